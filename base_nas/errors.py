@@ -1,0 +1,25 @@
+"""Errors that the command line reports as one line (``error: ...``) and a non-zero exit.
+
+Every module raises a subclass of :class:`UserError` for problems with the user's input (a missing
+file, an unknown name, a corrupt dataset); anything else is a bug and keeps its traceback.
+"""
+
+
+class UserError(Exception):
+  """A problem with the user's input, explained in one line."""
+
+
+class ConfigError(UserError, ValueError):
+  """An experiment config or a command-line override is invalid."""
+
+
+class GenotypeError(UserError, ValueError):
+  """A genotype is malformed, names an unknown op, or belongs to another search space."""
+
+
+class DataError(UserError, ValueError):
+  """A dataset spec, path or file cannot be read."""
+
+
+class RunError(UserError, RuntimeError):
+  """A work directory or checkpoint does not fit the run (another config), or training diverged."""
