@@ -55,14 +55,10 @@ def _taps(x, kernel, stride, dilation, pad_value=0.0):
 
 def depthwise_conv(x, w, stride: int = 1, dilation: int = 1, impl: str | None = None):
   """Depthwise 'same' convolution. x: [..., B, H, W, C]; w: [..., k, k, C] (leading axes broadcast)."""
-  kernel = w.shape[-2]
   if _resolve(impl) == "slices":
-    out = None
-    for (i, j), view in _taps(x, kernel, stride, dilation):
-      term = view * w[..., i, j, None, None, None, :]
-      out = term if out is None else out + term
-    return out
+    return _depthwise_slices(x, w, stride, dilation)
   # Grouped convolution, vmapped over whatever leading axes x and w carry.
+  kernel = w.shape[-2]
   lead = jnp.broadcast_shapes(x.shape[:-4], w.shape[:-3])
   xb = jnp.broadcast_to(x, lead + x.shape[-4:]).reshape((-1,) + x.shape[-4:])
   wb = jnp.broadcast_to(w, lead + w.shape[-3:]).reshape((-1,) + w.shape[-3:])
@@ -76,6 +72,57 @@ def depthwise_conv(x, w, stride: int = 1, dilation: int = 1, impl: str | None = 
 
   out = jax.vmap(one)(xb, wb)
   return out.reshape(lead + out.shape[1:])
+
+
+def _sum_to(a, shape):
+  """Sums the broadcast leading axes of ``a`` away so that it has ``shape`` (a gradient's shape)."""
+  extra = a.ndim - len(shape)
+  a = a.sum(axis=tuple(range(extra))) if extra else a
+  axes = tuple(i for i, (n, m) in enumerate(zip(a.shape, shape)) if m == 1 and n != 1)
+  return a.sum(axis=axes, keepdims=True) if axes else a
+
+
+def _upsample(g, stride, h, w, fill=0.0):
+  """Spreads a strided op's output gradient back onto the input grid (zeros in between)."""
+  ho, wo = g.shape[-3], g.shape[-2]
+  cfg = [(0, 0, 0)] * (g.ndim - 3) + [(0, h - ((ho - 1) * stride + 1), stride - 1),
+                                      (0, w - ((wo - 1) * stride + 1), stride - 1), (0, 0, 0)]
+  return lax.pad(g, jnp.asarray(fill, g.dtype), cfg)
+
+
+def _depthwise_forward(x, w, stride, dilation):
+  out = None
+  for (i, j), view in _taps(x, w.shape[-2], stride, dilation):
+    term = view * w[..., i, j, None, None, None, :]
+    out = term if out is None else out + term
+  return out
+
+
+# Autodiff of the shifted slices would sum k*k padded copies of the gradient, which XLA:CPU runs
+# and compiles slowly. The input gradient of a depthwise convolution is itself a stride-1
+# depthwise convolution (flipped kernel) of the upsampled output gradient, so the backward pass
+# keeps the forward's fast shape.
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3))
+def _depthwise_slices(x, w, stride, dilation):
+  return _depthwise_forward(x, w, stride, dilation)
+
+
+def _depthwise_slices_fwd(x, w, stride, dilation):
+  return _depthwise_forward(x, w, stride, dilation), (x, w)
+
+
+def _depthwise_slices_bwd(stride, dilation, res, g):
+  x, w = res
+  kernel = w.shape[-2]
+  gu = _upsample(g, stride, x.shape[-3], x.shape[-2])
+  dx = _depthwise_forward(gu, w[..., ::-1, ::-1, :], 1, dilation)
+  taps = [(view * g).sum(axis=(-4, -3, -2)) for _, view in _taps(x, kernel, stride, dilation)]
+  dw = jnp.stack(taps, axis=-2)
+  dw = dw.reshape(dw.shape[:-2] + (kernel, kernel, dw.shape[-1]))
+  return _sum_to(dx, x.shape), _sum_to(dw, w.shape)
+
+
+_depthwise_slices.defvjp(_depthwise_slices_fwd, _depthwise_slices_bwd)
 
 
 def pointwise_conv(x, w):
@@ -93,10 +140,7 @@ def conv(x, w, stride: int = 1, padding: int | None = None):
 def max_pool(x, kernel: int = 3, stride: int = 1, impl: str | None = None):
   """'same'-padded max pooling over H and W of [..., B, H, W, C]."""
   if _resolve(impl) == "slices":
-    out = None
-    for _, view in _taps(x, kernel, stride, 1, pad_value=-jnp.inf):
-      out = view if out is None else jnp.maximum(out, view)
-    return out
+    return _max_pool_slices(x, kernel, stride)
   pad = (kernel - 1) // 2
   window = (1,) * (x.ndim - 3) + (kernel, kernel, 1)
   strides = (1,) * (x.ndim - 3) + (stride, stride, 1)
@@ -104,14 +148,70 @@ def max_pool(x, kernel: int = 3, stride: int = 1, impl: str | None = None):
   return lax.reduce_window(x, -jnp.inf, lax.max, window, strides, padding)
 
 
+def _max_forward(x, kernel, stride):
+  out = None
+  for _, view in _taps(x, kernel, stride, 1, pad_value=-jnp.inf):
+    out = view if out is None else jnp.maximum(out, view)
+  return out
+
+
+# The gradient goes to every input equal to its window's maximum (ties, rare for real-valued
+# activations, each get it). Written as shifted slices of the upsampled gradient, like the forward.
+@functools.partial(jax.custom_vjp, nondiff_argnums=(1, 2))
+def _max_pool_slices(x, kernel, stride):
+  return _max_forward(x, kernel, stride)
+
+
+def _max_pool_fwd(x, kernel, stride):
+  y = _max_forward(x, kernel, stride)
+  return y, (x, y)
+
+
+def _max_pool_bwd(kernel, stride, res, g):
+  x, y = res
+  h, w = x.shape[-3], x.shape[-2]
+  gu = _upsample(g, stride, h, w)
+  yu = _upsample(y, stride, h, w, fill=jnp.nan)  # NaN never equals an input
+  dx = None
+  for (_, gv), (_, yv) in zip(_taps(gu, kernel, 1, 1), _taps(yu, kernel, 1, 1, pad_value=jnp.nan)):
+    term = jnp.where(x == yv, gv, 0.0)
+    dx = term if dx is None else dx + term
+  return (dx,)
+
+
+_max_pool_slices.defvjp(_max_pool_fwd, _max_pool_bwd)
+
+
+def _window_count(h, w, kernel, stride, dtype):
+  ones = jnp.ones((h, w, 1), dtype)
+  return sum(view for _, view in _taps(ones, kernel, stride, 1))
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(1, 2))
+def _avg_pool_slices(x, kernel, stride):
+  total = sum(view for _, view in _taps(x, kernel, stride, 1))
+  return total / _window_count(x.shape[-3], x.shape[-2], kernel, stride, x.dtype)
+
+
+def _avg_pool_fwd(x, kernel, stride):
+  return _avg_pool_slices(x, kernel, stride), x.shape
+
+
+def _avg_pool_bwd(kernel, stride, shape, g):
+  h, w = shape[-3], shape[-2]
+  gu = _upsample(g / _window_count(h, w, kernel, stride, g.dtype), stride, h, w)
+  return (sum(view for _, view in _taps(gu, kernel, 1, 1)),)
+
+
+_avg_pool_slices.defvjp(_avg_pool_fwd, _avg_pool_bwd)
+
+
 def avg_pool(x, kernel: int = 3, stride: int = 1, impl: str | None = None):
   """'same'-padded average pooling that excludes padding from the count (count_include_pad=False)."""
+  if _resolve(impl) == "slices":
+    return _avg_pool_slices(x, kernel, stride)
   h, w = x.shape[-3], x.shape[-2]
   ones = jnp.ones((h, w, 1), x.dtype)
-  if _resolve(impl) == "slices":
-    total = sum(view for _, view in _taps(x, kernel, stride, 1))
-    count = sum(view for _, view in _taps(ones, kernel, stride, 1))
-    return total / count
   pad = (kernel - 1) // 2
 
   def window_sum(a):

@@ -1,0 +1,158 @@
+"""The candidate operations of each search space, as functions of explicit per-edge parameters.
+
+The supernet evaluates many edges with identical shapes, so it stacks their parameters along a
+leading edge axis and scans over edges (one compiled body per cell instead of one per edge). For
+that, a candidate op here is a pure function ``op(params, x) -> y`` of one edge's parameter dict, and
+``init_edge`` creates the parameters of all candidates of one edge. All convolutions use
+PyTorch's default initialisation (uniform in +-1/sqrt(fan_in)), and BN is affine-free with batch
+statistics, as in the DARTS and NAS-Bench-201 search code.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Callable, Sequence
+
+import jax
+import jax.numpy as jnp
+
+from base_nas.nn import ops
+
+OpFn = Callable[[dict, jax.Array], jax.Array]
+
+
+def _uniform(key, shape, fan_in):
+  bound = 1.0 / jnp.sqrt(fan_in)
+  return jax.random.uniform(key, shape, jnp.float32, -bound, bound)
+
+
+def _relu(x):
+  return jnp.maximum(x, 0)
+
+
+@dataclasses.dataclass(frozen=True)
+class Candidates:
+  """The candidate ops of one edge type: names, parameter initialiser and op functions."""
+  names: tuple[str, ...]
+  init_edge: Callable[..., dict]  # (key, lead_shape=()) -> params of one edge (or a stack)
+  fns: tuple[OpFn, ...]
+  zero_index: int | None  # index of 'none', which is never evaluated
+
+  def mixed(self, params, x, weights):
+    """sum_k weights[k] * op_k(x) over every op but 'none' (DARTS, SNAS)."""
+    out = None
+    for k, fn in enumerate(self.fns):
+      if k == self.zero_index:
+        continue
+      term = weights[k] * fn(params, x)
+      out = term if out is None else out + term
+    return out
+
+  def chosen(self, params, x, weights, index):
+    """Evaluates only op ``index`` (GDAS): ``weights[index] * op(x) + sum_{k != index} weights[k]``.
+
+    ``weights`` is a straight-through one-hot, so the extra terms are zero in value; as in GDAS
+    they pass a gradient to the unchosen ops' probabilities.
+    """
+    branches = [lambda p, a, fn=fn: fn(p, a) for fn in self.fns]
+    y = jax.lax.switch(index, branches, params, x)
+    rest = jnp.sum(weights) - weights[index]
+    return weights[index] * y + rest
+
+
+# --- DARTS space -----------------------------------------------------------------------------------
+
+DARTS_OPS = ("none", "max_pool_3x3", "avg_pool_3x3", "skip_connect", "sep_conv_3x3",
+             "sep_conv_5x5", "dil_conv_3x3", "dil_conv_5x5")
+
+
+def _dw_pw_bn(x, dw, pw, stride, dilation):
+  return ops.batch_norm(ops.pointwise_conv(ops.depthwise_conv(_relu(x), dw, stride, dilation), pw))
+
+
+def darts_candidates(channels: int, stride: int) -> Candidates:
+  """DARTS' eight ops for an edge of ``channels`` channels; stride 2 on reduction-cell inputs."""
+  c = channels
+
+  def init_edge(key, lead=()):
+    k = iter(jax.random.split(key, 16))
+    u = lambda shape, fan_in: _uniform(next(k), lead + shape, fan_in)
+    p = {}
+    for name, size in (("sep3", 3), ("sep5", 5)):
+      p[name] = dict(dw1=u((size, size, c), size * size), pw1=u((c, c), c),
+                     dw2=u((size, size, c), size * size), pw2=u((c, c), c))
+    for name, size in (("dil3", 3), ("dil5", 5)):
+      p[name] = dict(dw=u((size, size, c), size * size), pw=u((c, c), c))
+    if stride == 2:
+      p["skip"] = dict(w1=u((c, c // 2), c), w2=u((c, c - c // 2), c))
+    return p
+
+  def none(p, x):
+    return jnp.zeros_like(x[..., ::stride, ::stride, :])
+
+  def max_pool(p, x):
+    return ops.batch_norm(ops.max_pool(x, 3, stride))
+
+  def avg_pool(p, x):
+    return ops.batch_norm(ops.avg_pool(x, 3, stride))
+
+  def skip(p, x):
+    if stride == 1:
+      return x
+    return ops.batch_norm(ops.factorized_reduce_conv(_relu(x), p["skip"]["w1"], p["skip"]["w2"]))
+
+  def sep(name):
+    def fn(p, x):
+      q = p[name]
+      y = _dw_pw_bn(x, q["dw1"], q["pw1"], stride, 1)
+      return _dw_pw_bn(y, q["dw2"], q["pw2"], 1, 1)
+    return fn
+
+  def dil(name):
+    def fn(p, x):
+      return _dw_pw_bn(x, p[name]["dw"], p[name]["pw"], stride, 2)
+    return fn
+
+  fns = (none, max_pool, avg_pool, skip, sep("sep3"), sep("sep5"), dil("dil3"), dil("dil5"))
+  return Candidates(DARTS_OPS, init_edge, fns, zero_index=0)
+
+
+# --- NAS-Bench-201 space ---------------------------------------------------------------------------
+
+NB201_OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
+
+
+def nb201_candidates(channels: int) -> Candidates:
+  """NAS-Bench-201's five ops (all stride 1; the reductions are fixed residual blocks)."""
+  c = channels
+
+  def init_edge(key, lead=()):
+    k1, k3 = jax.random.split(key)
+    return dict(conv1=_uniform(k1, lead + (1, 1, c, c), c),
+                conv3=_uniform(k3, lead + (3, 3, c, c), 9 * c))
+
+  def none(p, x):
+    return jnp.zeros_like(x)
+
+  def skip(p, x):
+    return x
+
+  def conv1(p, x):
+    return ops.batch_norm(ops.pointwise_conv(_relu(x), p["conv1"][0, 0]))
+
+  def conv3(p, x):
+    return ops.batch_norm(ops.conv(_relu(x), p["conv3"]))
+
+  def avg_pool(p, x):
+    return ops.avg_pool(x, 3, 1)
+
+  return Candidates(NB201_OPS, init_edge, (none, skip, conv1, conv3, avg_pool), zero_index=0)
+
+
+def stack_init(init_edge: Callable[..., dict], key, num_edges: int) -> dict:
+  """Parameters of ``num_edges`` edges, stacked along a leading axis (for lax.scan)."""
+  return init_edge(key, (num_edges,))
+
+
+def check_ops(names: Sequence[str], expected: Sequence[str]):
+  if tuple(names) != tuple(expected):
+    raise ValueError(f"op order {tuple(names)} does not match the supernet's {tuple(expected)}")

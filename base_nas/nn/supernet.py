@@ -1,0 +1,219 @@
+"""One weight-sharing supernet (flax) for the DARTS and NAS-Bench-201 search spaces.
+
+The architecture is not part of the module: every call takes the relaxed op weights
+``{cell_type: weights[E, O]}`` and chosen ops ``{cell_type: index[E]}`` produced by
+:mod:`base_nas.relax`, so searchers and the BASE meta-learner can differentiate through them.
+``hard=True`` makes each edge evaluate only its chosen op (GDAS); otherwise every op is weighted
+(DARTS, SNAS).
+
+Compile time is a first-class cost on CPU: instead of unrolling every op of every edge in Python,
+each cell scans over its edges with their parameters stacked along a leading axis, so the compiled
+program holds one mixed-op body per edge shape (one per DARTS normal cell, two per reduction cell)
+rather than one per edge. NAS-Bench-201 cells of one stage are identical and are scanned too.
+"""
+from __future__ import annotations
+
+from typing import Mapping
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+from jax import lax
+
+from base_nas.nn import candidates as cands_lib
+from base_nas.nn import ops
+
+DARTS_EDGES = tuple((i, j + 2) for j in range(4) for i in range(j + 2))
+NB201_EDGES = ((0, 1), (0, 2), (1, 2), (0, 3), (1, 3), (2, 3))
+
+
+def _conv_init(kernel: int, cin: int):
+  bound = 1.0 / (kernel * kernel * cin) ** 0.5
+  return lambda key, shape: jax.random.uniform(key, shape, jnp.float32, -bound, bound)
+
+
+def run_edges(cands: cands_lib.Candidates, params, weights, index, src, dst, nodes, inputs=None,
+              *, hard: bool, src_offset: int = 0, dst_offset: int = 0):
+  """Adds every edge's (mixed or chosen) op output into ``nodes[dst - dst_offset]``, in edge order.
+
+  Edges read ``inputs[src]`` when ``inputs`` is given, else ``nodes[src - src_offset]`` (edges
+  between intermediate nodes). ``params``, ``weights`` and ``index`` carry a leading edge axis.
+  Edge order must respect dependencies (DARTS' and NAS-Bench-201's orders do).
+  """
+  src = jnp.asarray(src, jnp.int32) - (0 if inputs is not None else src_offset)
+  dst = jnp.asarray(dst, jnp.int32) - dst_offset
+
+  def body(buf, xs):
+    p, w, i, s, d = xs
+    x = lax.dynamic_index_in_dim(inputs if inputs is not None else buf, s, keepdims=False)
+    y = cands.chosen(p, x, w, i) if hard else cands.mixed(p, x, w)
+    acc = lax.dynamic_index_in_dim(buf, d, keepdims=False)
+    return lax.dynamic_update_index_in_dim(buf, acc + y, d, 0), None
+
+  nodes, _ = lax.scan(body, nodes, (params, weights, index, src, dst))
+  return nodes
+
+
+class ConvBN(nn.Module):
+  """ReLU -> conv -> BN (DARTS' ReLUConvBN; affine-free BN as in its search network)."""
+  channels: int
+  kernel: int = 1
+  stride: int = 1
+  affine: bool = False
+  relu: bool = True
+
+  @nn.compact
+  def __call__(self, x):
+    cin = x.shape[-1]
+    w = self.param("w", _conv_init(self.kernel, cin), (self.kernel, self.kernel, cin, self.channels))
+    y = ops.conv(jnp.maximum(x, 0) if self.relu else x, w, self.stride)
+    return _bn(self, y, self.affine)
+
+
+def _bn(module: nn.Module, y, affine: bool):
+  if not affine:
+    return ops.batch_norm(y)
+  scale = module.param("bn_scale", nn.initializers.ones, (y.shape[-1],))
+  bias = module.param("bn_bias", nn.initializers.zeros, (y.shape[-1],))
+  return ops.batch_norm(y, scale, bias)
+
+
+class FactorizedReduce(nn.Module):
+  channels: int
+
+  @nn.compact
+  def __call__(self, x):
+    cin = x.shape[-1]
+    init = _conv_init(1, cin)
+    w1 = self.param("w1", init, (cin, self.channels // 2))
+    w2 = self.param("w2", init, (cin, self.channels - self.channels // 2))
+    return ops.batch_norm(ops.factorized_reduce_conv(jnp.maximum(x, 0), w1, w2))
+
+
+class DartsCell(nn.Module):
+  """A DARTS search cell: 2 inputs, 4 intermediate nodes, 14 mixed edges, output = concat of nodes."""
+  channels: int
+  reduction: bool
+  reduction_prev: bool
+  hard: bool = False
+
+  @nn.compact
+  def __call__(self, s0, s1, weights, index):
+    c = self.channels
+    s0 = FactorizedReduce(c, name="pre0")(s0) if self.reduction_prev else ConvBN(c, name="pre0")(s0)
+    s1 = ConvBN(c, name="pre1")(s1)
+    src = [s for s, _ in DARTS_EDGES]
+    dst = [d for _, d in DARTS_EDGES]
+    if not self.reduction:
+      cands = cands_lib.darts_candidates(c, 1)
+      params = self.param("edges", lambda k: cands_lib.stack_init(cands.init_edge, k, 14))
+      buf = jnp.concatenate([jnp.stack([s0, s1]), jnp.zeros((4,) + s1.shape, s1.dtype)])
+      if not self.is_initializing():  # init needs only shapes; skipping the scan saves its compile
+        buf = run_edges(cands, params, weights, index, src, dst, buf, hard=self.hard)
+      nodes = buf[2:]
+    else:
+      # Edges from the cell inputs have stride 2; edges between intermediate nodes stride 1.
+      inp = [e for e, (s, _) in enumerate(DARTS_EDGES) if s < 2]
+      inner = [e for e, (s, _) in enumerate(DARTS_EDGES) if s >= 2]
+      c2, c1 = cands_lib.darts_candidates(c, 2), cands_lib.darts_candidates(c, 1)
+      p_in = self.param("in_edges", lambda k: cands_lib.stack_init(c2.init_edge, k, len(inp)))
+      p_inner = self.param("inner_edges", lambda k: cands_lib.stack_init(c1.init_edge, k, len(inner)))
+      b, h, w, _ = s1.shape
+      nodes = jnp.zeros((4, b, h // 2, w // 2, c), s1.dtype)
+      take = lambda a, ids: a[jnp.asarray(ids)]
+      if self.is_initializing():
+        return jnp.concatenate(list(nodes), axis=-1)
+      nodes = run_edges(c2, p_in, take(weights, inp), take(index, inp), [src[e] for e in inp],
+                        [dst[e] for e in inp], nodes, jnp.stack([s0, s1]), hard=self.hard,
+                        dst_offset=2)
+      nodes = run_edges(c1, p_inner, take(weights, inner), take(index, inner),
+                        [src[e] for e in inner], [dst[e] for e in inner], nodes, hard=self.hard,
+                        src_offset=2, dst_offset=2)
+    return jnp.concatenate(list(nodes), axis=-1)
+
+
+class NB201Cell(nn.Module):
+  """A NAS-Bench-201 search cell; scanned over the cells of a stage (returns (x, None))."""
+  channels: int
+  hard: bool = False
+
+  @nn.compact
+  def __call__(self, x, weights, index):
+    cands = cands_lib.nb201_candidates(self.channels)
+    params = self.param("edges", lambda k: cands_lib.stack_init(cands.init_edge, k, 6))
+    buf = jnp.concatenate([x[None], jnp.zeros((3,) + x.shape, x.dtype)])
+    if self.is_initializing():
+      return x, None
+    buf = run_edges(cands, params, weights, index, [s for s, _ in NB201_EDGES],
+                    [d for _, d in NB201_EDGES], buf, hard=self.hard)
+    return buf[3], None
+
+
+class ResidualReduction(nn.Module):
+  """NAS-Bench-201's fixed reduction block: a stride-2 ResNet basic block."""
+  channels: int
+
+  @nn.compact
+  def __call__(self, x):
+    y = ConvBN(self.channels, 3, 2, affine=True, name="conv_a")(x)
+    y = ConvBN(self.channels, 3, 1, affine=True, name="conv_b")(y)
+    w = self.param("shortcut", _conv_init(1, x.shape[-1]), (1, 1, x.shape[-1], self.channels))
+    b, h, wd, c = x.shape
+    pooled = x.reshape(b, h // 2, 2, wd // 2, 2, c).mean(axis=(2, 4))
+    return y + ops.conv(pooled, w)
+
+
+class Supernet(nn.Module):
+  """The search network of a space.
+
+  Attributes:
+    space: 'darts' or 'nb201'.
+    channels: initial channels C (DARTS search: 16; NAS-Bench-201: 16).
+    layers: DARTS: number of cells (8 in DARTS' search; reductions at 1/3 and 2/3 of the depth);
+      NAS-Bench-201: cells per stage (5).
+    num_classes: classifier outputs.
+    stem_multiplier: DARTS stem width multiplier (3).
+    hard: evaluate only the chosen op of each edge (GDAS).
+  """
+  space: str
+  num_classes: int
+  channels: int = 16
+  layers: int = 8
+  stem_multiplier: int = 3
+  hard: bool = False
+
+  @nn.compact
+  def __call__(self, x, weights: Mapping[str, jax.Array], index: Mapping[str, jax.Array]):
+    if self.space == "darts":
+      return self._darts(x, weights, index)
+    if self.space == "nb201":
+      return self._nb201(x, weights, index)
+    raise ValueError(f"unknown search space {self.space!r} (choose from: darts, nb201)")
+
+  def _darts(self, x, weights, index):
+    c = self.channels
+    s0 = s1 = ConvBN(self.stem_multiplier * c, 3, affine=True, relu=False, name="stem")(x)
+    reduction_prev = False
+    reductions = {self.layers // 3, 2 * self.layers // 3}
+    for i in range(self.layers):
+      reduction = i in reductions
+      if reduction:
+        c *= 2
+      kind = "reduce" if reduction else "normal"
+      cell = DartsCell(c, reduction, reduction_prev, self.hard, name=f"cell{i}")
+      s0, s1 = s1, cell(s0, s1, weights[kind], index[kind])
+      reduction_prev = reduction
+    return nn.Dense(self.num_classes, name="classifier")(s1.mean(axis=(1, 2)))
+
+  def _nb201(self, x, weights, index):
+    c = self.channels
+    x = ConvBN(c, 3, affine=True, relu=False, name="stem")(x)
+    for stage in range(3):
+      if stage:
+        c *= 2
+        x = ResidualReduction(c, name=f"reduce{stage}")(x)
+      stage_cells = nn.scan(NB201Cell, variable_axes={"params": 0}, split_rngs={"params": True},
+                            in_axes=(nn.broadcast, nn.broadcast), length=self.layers)
+      x, _ = stage_cells(c, self.hard, name=f"stage{stage}")(x, weights["cell"], index["cell"])
+    x = jnp.maximum(_bn(self, x, affine=True), 0)
+    return nn.Dense(self.num_classes, name="classifier")(x.mean(axis=(1, 2)))

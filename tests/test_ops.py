@@ -1,0 +1,70 @@
+"""The fast (shifted-slice) formulation of every primitive equals the plain XLA one, values and
+gradients, at every stride and dilation the search spaces use."""
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from base_nas.nn import ops
+
+
+def _vjp(f, *args):
+  out, pull = jax.vjp(f, *args)
+  g = jax.random.normal(jax.random.PRNGKey(7), out.shape)
+  return out, pull(g)
+
+
+@pytest.mark.parametrize("kernel,dilation", [(3, 1), (5, 1), (3, 2), (5, 2)])
+@pytest.mark.parametrize("stride", [1, 2])
+def test_depthwise_slices_match_grouped_conv(kernel, dilation, stride):
+  x = jax.random.normal(jax.random.PRNGKey(0), (2, 8, 8, 3))
+  w = jax.random.normal(jax.random.PRNGKey(1), (kernel, kernel, 3))
+  fast = _vjp(lambda x, w: ops.depthwise_conv(x, w, stride, dilation, impl="slices"), x, w)
+  plain = _vjp(lambda x, w: ops.depthwise_conv(x, w, stride, dilation, impl="lax"), x, w)
+  assert fast[0].shape == (2, 8 // stride, 8 // stride, 3)
+  np.testing.assert_allclose(fast[0], plain[0], rtol=1e-4, atol=1e-4)
+  for a, b in zip(fast[1], plain[1]):
+    np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
+
+
+def test_depthwise_broadcasts_over_edges():
+  x = jax.random.normal(jax.random.PRNGKey(0), (2, 6, 6, 3))
+  w = jax.random.normal(jax.random.PRNGKey(1), (4, 3, 3, 3))
+  out, (gx, gw) = _vjp(lambda x, w: ops.depthwise_conv(x, w, impl="slices"), x, w)
+  assert out.shape == (4, 2, 6, 6, 3) and gx.shape == x.shape and gw.shape == w.shape
+  for e in range(4):
+    np.testing.assert_allclose(out[e], ops.depthwise_conv(x, w[e], impl="lax"), atol=1e-4)
+
+
+@pytest.mark.parametrize("pool", [ops.max_pool, ops.avg_pool])
+@pytest.mark.parametrize("stride", [1, 2])
+def test_pools_slices_match_reduce_window(pool, stride):
+  x = jax.random.normal(jax.random.PRNGKey(0), (2, 8, 8, 3))
+  fast = _vjp(lambda x: pool(x, 3, stride, impl="slices"), x)
+  plain = _vjp(lambda x: pool(x, 3, stride, impl="lax"), x)
+  assert fast[0].shape == (2, 8 // stride, 8 // stride, 3)
+  np.testing.assert_allclose(fast[0], plain[0], atol=1e-5)
+  np.testing.assert_allclose(fast[1][0], plain[1][0], atol=1e-5)
+
+
+def test_avg_pool_excludes_padding():
+  x = jnp.ones((1, 4, 4, 1))
+  np.testing.assert_allclose(ops.avg_pool(x, 3, 1), 1.0)
+
+
+def test_batch_norm_normalises_each_leading_index():
+  x = 3 + 2 * jax.random.normal(jax.random.PRNGKey(0), (2, 4, 5, 5, 3))
+  y = ops.batch_norm(x)
+  np.testing.assert_allclose(y.mean(axis=(1, 2, 3)), 0, atol=1e-5)
+  np.testing.assert_allclose(y.std(axis=(1, 2, 3)), 1, atol=1e-3)
+
+
+def test_factorized_reduce_halves_resolution():
+  x = jax.random.normal(jax.random.PRNGKey(0), (2, 8, 8, 4))
+  y = ops.factorized_reduce_conv(x, jnp.ones((4, 3)), jnp.ones((4, 3)))
+  assert y.shape == (2, 4, 4, 6)
+
+
+def test_unknown_impl_is_rejected():
+  with pytest.raises(ValueError, match="unknown op implementation"):
+    ops.max_pool(jnp.ones((1, 4, 4, 1)), impl="cuda")
