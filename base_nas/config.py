@@ -1,4 +1,4 @@
-"""Experiment configs: Python files in ``experiments/`` whose ``get_config()`` returns a nested dict.
+"""Experiment configs: Python files in ``experiments/`` whose ``get_config()`` returns a dict.
 
 A config file is code, so it can compute values and carry its own documentation (the module
 docstring holds the exact command and the expected result). Command-line overrides

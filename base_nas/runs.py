@@ -88,8 +88,6 @@ def to_jsonable(value: Any) -> Any:
     return int(value)
   if isinstance(value, np.floating):
     return float(value)
-  if isinstance(value, Config):
-    return value.to_dict()
   if hasattr(value, "__array__"):  # np.ndarray, jax.Array
     array = np.asarray(value)
     return array.item() if array.ndim == 0 else array.tolist()

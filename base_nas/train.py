@@ -7,7 +7,8 @@ and an auxiliary loss.
 
 ``train_step`` and ``eval_step`` are meant to be wrapped in ``jax.jit`` by the caller (for
 example ``jax.jit(train_step, donate_argnums=0)``). ``drop_path_prob`` is an ordinary argument,
-so a new value each epoch reuses the compiled step.
+so a new value each epoch reuses the compiled step as long as its type stays the same (always a
+Python float, say: a Python float and a NumPy scalar key different compilations).
 """
 from __future__ import annotations
 
@@ -92,14 +93,16 @@ def create_train_state(model, key, image_shape, optimizer: optax.GradientTransfo
     auxiliary_weight: Weight of the auxiliary loss in ``train_step`` (``cfg.auxiliary_weight``).
     label_smoothing: Label smoothing of the training loss (``cfg.label_smoothing``).
   """
-  x = jnp.zeros((2,) + tuple(image_shape), jnp.float32)
-  # train=True so that the auxiliary head, built only in training, gets parameters too. Jitted
-  # because eager initialisation of a 20-cell network dispatches thousands of small ops.
-  init = jax.jit(lambda k: model.init({"params": k}, x, train=True))
-  variables = init(key)
-  return TrainState.create(apply_fn=model.apply, params=variables["params"],
-                           batch_stats=variables.get("batch_stats", {}), tx=optimizer,
-                           auxiliary_weight=auxiliary_weight, label_smoothing=label_smoothing)
+  x = jax.ShapeDtypeStruct((2,) + tuple(image_shape), jnp.float32)
+  # train=True so that the auxiliary head, built only in training, gets parameters too. lazy_init
+  # compiles only what the variables need, not the forward pass.
+  variables = model.lazy_init({"params": key}, x, train=True)
+  state = TrainState.create(apply_fn=model.apply, params=variables["params"],
+                            batch_stats=variables.get("batch_stats", {}), tx=optimizer,
+                            auxiliary_weight=auxiliary_weight, label_smoothing=label_smoothing)
+  # create() leaves step a Python int; jit keys its cache on that, so the state returned by the
+  # first step (an int32 array) would compile the step a second time.
+  return state.replace(step=jnp.zeros((), jnp.int32))
 
 
 def _cross_entropy(logits, labels, smoothing=0.0, weights=None):

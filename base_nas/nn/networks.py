@@ -31,14 +31,39 @@ _DARTS_EVAL_OPS = ("none", "max_pool_3x3", "avg_pool_3x3", "skip_connect", "sep_
 _NB201_OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
 
 
+def _host_normal(key, shape, std: float, dtype):
+  """``std`` * N(0, 1) of ``shape``, drawn by NumPy from a seed taken from ``key``.
+
+  XLA:CPU compiles every distinct ``jax.random.normal`` separately and slowly (about 0.5 s each,
+  so over 10 s for a network's hundred parameters); a host callback compiles in milliseconds and
+  stays a deterministic function of the key, under jit and eval_shape alike.
+  """
+  data = jax.random.key_data(key) if jnp.issubdtype(key.dtype, jax.dtypes.prng_key) else key
+
+  def draw(seed):
+    rng = np.random.default_rng(np.asarray(seed, np.uint32).ravel().tolist())
+    return (rng.standard_normal(shape) * std).astype(dtype)
+
+  return jax.pure_callback(draw, jax.ShapeDtypeStruct(shape, dtype), data)
+
+
 def _he_normal(fan_in: int):
   """He (Kaiming) normal initialiser for a ReLU-fed convolution with the given fan-in."""
   std = math.sqrt(2.0 / fan_in)
 
   def init(key, shape, dtype=jnp.float32):
-    return std * jax.random.normal(key, shape, dtype)
+    return _host_normal(key, tuple(shape), std, dtype)
 
   return init
+
+
+def _lecun_normal(key, shape, dtype=jnp.float32):
+  """LeCun normal (std 1/sqrt(fan_in)) for the linear classifiers, drawn on the host as above."""
+  return _host_normal(key, tuple(shape), 1.0 / math.sqrt(shape[0]), dtype)
+
+
+def _dense(features: int, name: str) -> nn.Dense:
+  return nn.Dense(features, kernel_init=_lecun_normal, name=name)
 
 
 def _batch_norm(train: bool, name: str | None = None) -> nn.BatchNorm:
@@ -53,15 +78,22 @@ def _check_even(x, what: str):
                       f"divisible by 4")
 
 
-def drop_path(x, drop_prob, key):
-  """Zeroes whole samples with probability ``drop_prob`` and rescales the rest by 1/(1-p).
+def drop_path_mask(key, drop_prob, num_samples: int, num_paths: int = 1):
+  """Per-sample drop path multipliers [num_paths, num_samples]: 0 or 1/(1-p), kept with prob 1-p.
 
-  ``drop_prob`` may be traced; at 0 every sample is kept and the scale is 1, so the op is exact
-  identity without a Python branch on its value.
+  ``drop_prob`` may be traced; at 0 every sample is kept with scale 1, so drop path is the exact
+  identity without a Python branch on its value. One draw serves all paths of a cell because
+  XLA:CPU compiles each random draw separately and slowly.
   """
   keep = 1.0 - drop_prob
-  mask = jax.random.bernoulli(key, keep, (x.shape[0],) + (1,) * (x.ndim - 1))
-  return x * mask.astype(x.dtype) / keep
+  mask = jax.random.bernoulli(key, keep, (num_paths, num_samples))
+  return mask.astype(jnp.float32) / keep
+
+
+def drop_path(x, drop_prob, key):
+  """Zeroes whole samples of ``x`` [B, ...] with probability ``drop_prob``, scales the rest by 1/(1-p)."""
+  mask = drop_path_mask(key, drop_prob, x.shape[0])[0]
+  return x * mask.reshape((-1,) + (1,) * (x.ndim - 1)).astype(x.dtype)
 
 
 def _maybe_zero(drop_prob) -> bool:
@@ -198,7 +230,9 @@ class DartsCell(nn.Module):
     if self.reduction:
       _check_even(s1, "a reduction cell")
     states = [s0, s1]
-    drop = train and not _maybe_zero(drop_path_prob)
+    masks = None
+    if train and not _maybe_zero(drop_path_prob):
+      masks = drop_path_mask(self.make_rng("dropout"), drop_path_prob, s1.shape[0], len(self.ops_))
     for node in range(len(self.ops_) // 2):
       total = None
       for k in (2 * node, 2 * node + 1):
@@ -206,8 +240,8 @@ class DartsCell(nn.Module):
         stride = 2 if self.reduction and index < 2 else 1
         h = DartsOp(op, c, stride, name=f"op{k}")(states[index], train)
         # As in DARTS, identities are never dropped, so a skip keeps its input intact.
-        if drop and not (op == "skip_connect" and stride == 1):
-          h = drop_path(h, drop_path_prob, self.make_rng("dropout"))
+        if masks is not None and not (op == "skip_connect" and stride == 1):
+          h = h * masks[k].astype(h.dtype)[:, None, None, None]
         total = h if total is None else total + h
       states.append(total)
     return jnp.concatenate([states[i] for i in self.concat], axis=-1)
@@ -237,7 +271,7 @@ class AuxiliaryHead(nn.Module):
     x = jax.nn.relu(_batch_norm(train, "bn_1")(ops.pointwise_conv(x, w1)))
     w2 = self.param("conv_2", _he_normal(k * k * 128), (k, k, 128, 768))
     x = jax.nn.relu(_batch_norm(train, "bn_2")(ops.conv(x, w2, padding=0)))
-    return nn.Dense(self.num_classes, name="classifier")(jnp.mean(x, axis=(1, 2)))
+    return _dense(self.num_classes, "classifier")(jnp.mean(x, axis=(1, 2)))
 
 
 class DartsNetwork(nn.Module):
@@ -294,7 +328,7 @@ class DartsNetwork(nn.Module):
       reduction_prev = reduction
       if i == reduction_layers[1] and self.auxiliary and train:
         aux = AuxiliaryHead(self.num_classes, name="auxiliary")(s1, train)
-    logits = nn.Dense(self.num_classes, name="classifier")(jnp.mean(s1, axis=(1, 2)))
+    logits = _dense(self.num_classes, "classifier")(jnp.mean(s1, axis=(1, 2)))
     return logits, aux
 
 
@@ -385,7 +419,7 @@ class NB201Network(nn.Module):
       for n in range(self.N):
         x = NB201Cell(cell_ops, name=f"cell{stage}_{n}")(x, train)
     x = jax.nn.relu(_batch_norm(train, "last_bn")(x))
-    return nn.Dense(self.num_classes, name="classifier")(jnp.mean(x, axis=(1, 2))), None
+    return _dense(self.num_classes, "classifier")(jnp.mean(x, axis=(1, 2))), None
 
 
 # --- helpers ---------------------------------------------------------------------------------------

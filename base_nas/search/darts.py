@@ -33,7 +33,7 @@ def hessian_vector_fd(grad_alpha: Callable, params, vector, radius: float = 0.01
 
   Returns (grad_a(w + r v), grad_a(w - r v), r) so callers can combine them without a copy.
   """
-  r = radius / (float(optax.global_norm(vector)) + 1e-12)
+  r = radius / (float(optax.tree.norm(vector)) + 1e-12)
   g_plus = grad_alpha(_perturb(params, vector, r))
   g_minus = grad_alpha(_perturb(params, vector, -r))
   return g_plus, g_minus, r

@@ -72,8 +72,9 @@ def run_search(cfg, workdir: str, *, progress: bool = True) -> dict:
                       epochs * steps)
   kind, start, end = method.tau
   tau_cfg = cfg.search.get("tau") or {}
-  schedule = relax_lib.make_schedule(tau_cfg.get("schedule", kind), tau_cfg.get("start", start),
-                                     tau_cfg.get("end", end), epochs)
+  pick = lambda name, default: default if tau_cfg.get(name) is None else tau_cfg[name]
+  schedule = relax_lib.make_schedule(pick("schedule", kind), pick("start", start),
+                                     pick("end", end), epochs)
   if cfg.search.order not in (1, 2) or (cfg.search.order == 2 and cfg.method != "darts"):
     raise ConfigError(f"search.order={cfg.search.order}: second order exists for darts only")
 

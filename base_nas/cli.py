@@ -1,0 +1,76 @@
+"""The ``base-nas`` command: thin calls into the library.
+
+  base-nas search EXPERIMENT.py [field=value ...] [--workdir DIR]
+  base-nas train  EXPERIMENT.py [field=value ...] [--workdir DIR]
+
+Problems with the input (a missing file, an unknown field or dataset, a checkpoint from another
+config, a diverging loss) end with one ``error: ...`` line and exit status 2.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from base_nas.errors import UserError
+
+
+def _parser() -> argparse.ArgumentParser:
+  p = argparse.ArgumentParser(prog="base-nas", description="Transferable neural architecture "
+                              "search: single-task baselines, final training.")
+  sub = p.add_subparsers(dest="command", required=True)
+  for name, help_ in (("search", "search a cell with DARTS, GDAS or SNAS on one dataset"),
+                      ("train", "train a genotype from scratch and test it")):
+    c = sub.add_parser(name, help=help_)
+    c.add_argument("config", help="experiment config file (see experiments/)")
+    c.add_argument("overrides", nargs="*", metavar="field=value",
+                   help="override any config field, e.g. search.epochs=3 data.spec=npz:x.npz")
+    c.add_argument("--workdir", help="work directory (default: runs/<config name>)")
+    c.add_argument("--no-progress", action="store_true", help="no progress bars")
+  return p
+
+
+def _enable_compilation_cache():
+  # Searches compile one large program; caching it on disk makes a repeated or resumed run start
+  # in seconds. BASE_NAS_JAX_CACHE='' turns it off.
+  path = os.environ.get("BASE_NAS_JAX_CACHE",
+                        os.path.join(os.path.expanduser("~"), ".cache", "base-nas", "jax"))
+  if path:
+    import jax
+    jax.config.update("jax_compilation_cache_dir", path)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)
+
+
+def _load(args):
+  from base_nas.config import load_config
+  cfg = load_config(args.config, args.overrides)
+  workdir = args.workdir or cfg.run.get("workdir") or os.path.join(
+      "runs", os.path.splitext(os.path.basename(args.config))[0])
+  if args.no_progress:
+    cfg.run.progress = False
+  return cfg, workdir
+
+
+def main(argv=None) -> int:
+  args = _parser().parse_args(argv)
+  try:
+    cfg, workdir = _load(args)
+    _enable_compilation_cache()
+    if args.command == "search":
+      from base_nas.search.loop import print_summary, run_search
+      print_summary(run_search(cfg, workdir, progress=cfg.run.progress))
+    else:
+      from base_nas.final import print_summary, run_training
+      print_summary(run_training(cfg, workdir, progress=cfg.run.progress))
+  except UserError as e:
+    print(f"error: {e}", file=sys.stderr)
+    return 2
+  except KeyboardInterrupt:
+    print("interrupted: run the same command again to resume from the last checkpoint",
+          file=sys.stderr)
+    return 130
+  return 0
+
+
+if __name__ == "__main__":
+  sys.exit(main())
