@@ -46,7 +46,7 @@ def run_epochs(run, state, *, epochs: int, steps_per_epoch: int,
                batches: Callable[[int, int], Iterator[Any]], step_fn: StepFn,
                on_epoch_end: Callable[[Any, int, dict], Mapping[str, float] | None],
                checkpoint_every: int = 0, progress: bool = True, desc: str = "",
-               nan_hint: str = "", extra_state: Callable[[], dict] | None = None):
+               nan_hint: str = ""):
   """Runs (or resumes) ``epochs`` epochs of ``steps_per_epoch`` steps.
 
   Args:
@@ -60,22 +60,27 @@ def run_epochs(run, state, *, epochs: int, steps_per_epoch: int,
     (state, history): the final state and the per-epoch metrics.
   """
   start_epoch, start_step, history = 0, 0, []
+  means = MeanMetrics()
   restored = run.restore(state)
   if restored is not None:
     global_step, state, meta = restored
     start_epoch, start_step = int(meta["epoch"]), int(meta["step_in_epoch"])
     history = list(meta.get("history", []))
+    # A checkpoint within an epoch carries that epoch's running sums, so its means come out whole.
+    means.sums, means.count = dict(meta.get("epoch_sums", {})), int(meta.get("epoch_count", 0))
     run.truncate_metrics(global_step)
     print(f"resuming from {run.path('checkpoints')} at epoch {start_epoch} step {start_step}",
           file=sys.stderr)
 
   def save(epoch, step_in_epoch):
     run.save(epoch * steps_per_epoch + step_in_epoch, state,
-             dict(epoch=epoch, step_in_epoch=step_in_epoch, history=history))
+             dict(epoch=epoch, step_in_epoch=step_in_epoch, history=history,
+                  epoch_sums=means.sums, epoch_count=means.count))
 
   for epoch in range(start_epoch, epochs):
     first = start_step if epoch == start_epoch else 0
-    means = MeanMetrics()
+    if epoch != start_epoch:
+      means = MeanMetrics()
     bar = tqdm(total=steps_per_epoch, initial=first, desc=f"{desc} epoch {epoch + 1}/{epochs}",
                disable=not progress, leave=False, dynamic_ncols=True)
     t0 = time.time()
@@ -100,6 +105,7 @@ def run_epochs(run, state, *, epochs: int, steps_per_epoch: int,
     history.append(dict(epoch=epoch + 1, **epoch_metrics))
     run.log((epoch + 1) * steps_per_epoch, {k: v for k, v in epoch_metrics.items()
                                             if isinstance(v, (int, float, np.floating))})
+    means = MeanMetrics()
     save(epoch + 1, 0)
     if progress:
       shown = {k: v for k, v in epoch_metrics.items() if isinstance(v, float)}

@@ -124,10 +124,10 @@ def _scalar(name: str, value: Any) -> Any:
 
 
 def _quiet_orbax():
-  # orbax logs every save and restore at INFO through absl; keep warnings only.
+  # orbax logs every save at INFO and slow saves as warnings through absl; keep errors only.
   try:
     from absl import logging as absl_logging
-    absl_logging.set_verbosity(absl_logging.WARNING)
+    absl_logging.set_verbosity(absl_logging.ERROR)
   except ImportError:  # pragma: no cover - orbax depends on absl
     pass
 

@@ -141,7 +141,7 @@ def train_step(state: TrainState, batch: dict, key, drop_path_prob) -> tuple[Tra
   (loss, (logits, batch_stats)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
   state = state.apply_gradients(grads=grads, batch_stats=batch_stats)
   metrics = dict(loss=loss, accuracy=jnp.mean(jnp.argmax(logits, -1) == labels).astype(jnp.float32),
-                 grad_norm=optax.global_norm(grads))
+                 grad_norm=optax.tree.norm(grads))
   return state, metrics
 
 

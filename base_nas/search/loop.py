@@ -150,7 +150,8 @@ def genotype_str(space, genotype) -> str:
   return str(genotype)
 
 
-def print_summary(summary: Mapping[str, Any], stream=sys.stdout):
+def print_summary(summary: Mapping[str, Any], stream=None):
+  stream = stream or sys.stdout
   print(f"\n{summary['method']} search on {summary['dataset']} ({summary['space']} space): "
         f"{summary['epochs']} epochs x {summary['steps_per_epoch']} steps in "
         f"{summary['seconds']:.0f} s", file=stream)

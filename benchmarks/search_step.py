@@ -1,0 +1,106 @@
+"""Compile time, step time and peak memory of the search step (issue: fast search steps).
+
+  python benchmarks/search_step.py              # every case below, each in a fresh process
+  python benchmarks/search_step.py --case small-darts --steps 10
+
+For each case: the time from process start to the end of the first step (jit compilation
+included, no persistent compilation cache), the median time of the next ``--steps`` steps, and the
+peak resident memory of the process. The step is one full search step of the method: first-order
+DARTS and GDAS take one architecture step on a validation batch plus one weight step on a training
+batch; second-order DARTS adds the virtual step and the finite-difference Hessian-vector product.
+Reference (PyTorch DARTS, first order, this 2-core CPU): 6.86 s/step at C=16, 8 cells, batch 16,
+32x32 (2.9 GiB); 1.60 s at C=8, 5 cells, batch 32, 16x16 (0.75 GiB).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+
+T0 = time.time()
+
+CASES = {
+    # name: (space, method, order, channels, layers, batch, image size)
+    "small-darts": ("darts", "darts", 1, 8, 5, 32, 16),
+    "small-gdas": ("darts", "gdas", 1, 8, 5, 32, 16),
+    "small-darts2": ("darts", "darts", 2, 8, 5, 32, 16),
+    "darts": ("darts", "darts", 1, 16, 8, 16, 32),
+    "gdas": ("darts", "gdas", 1, 16, 8, 16, 32),
+    "darts2": ("darts", "darts", 2, 16, 8, 16, 32),
+    "nb201-darts": ("nb201", "darts", 1, 16, 5, 64, 32),
+    "nb201-gdas": ("nb201", "gdas", 1, 16, 5, 64, 32),
+}
+REFERENCE = {"darts": 6.86, "small-darts": 1.60}
+
+
+def run_case(name: str, steps: int) -> dict:
+  import jax
+  import jax.numpy as jnp
+  import numpy as np
+
+  from base_nas import spaces
+  from base_nas.nn.supernet import Supernet
+  from base_nas.search import get_method
+  from base_nas.search.core import OptimConfig, Searcher
+
+  space_name, method_name, order, c, layers, batch, size = CASES[name]
+  method = get_method(method_name)
+  space = spaces.get_space(space_name)
+  model = Supernet(space_name, 10, c, layers, hard=method.hard)
+  searcher = Searcher(model, space, method.relaxation, OptimConfig(), total_steps=1000)
+  rng = np.random.default_rng(0)
+
+  def batch_():
+    return {"image": jnp.asarray(rng.normal(size=(batch, size, size, 3)), jnp.float32),
+            "label": jnp.asarray(rng.integers(0, 10, batch), jnp.int32)}
+
+  state = searcher.init(jax.random.PRNGKey(0), (size, size, 3))
+  tau = jnp.float32(method.tau[1])
+  times = []
+  for i in range(steps + 1):
+    train, val = batch_(), batch_()
+    t = time.time()
+    state, metrics = method.step(searcher, state, train, val, jax.random.PRNGKey(i), tau,
+                                 order=order)
+    jax.block_until_ready((state, metrics))
+    if i == 0:
+      first = time.time() - T0
+    else:
+      times.append(time.time() - t)
+  peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB -> GiB
+  return dict(case=name, device=jax.devices()[0].platform, first_step_s=first,
+              median_step_s=float(np.median(times)), peak_gib=peak,
+              images_per_s=2 * batch / float(np.median(times)))
+
+
+def main():
+  p = argparse.ArgumentParser()
+  p.add_argument("--case", choices=sorted(CASES))
+  p.add_argument("--steps", type=int, default=10)
+  p.add_argument("--cases", default=",".join(CASES), help="comma-separated cases to run")
+  args = p.parse_args()
+  if args.case:
+    print(json.dumps(run_case(args.case, args.steps)))
+    return
+  print(f"{'case':14s} {'first step (s)':>15s} {'median step (s)':>16s} {'peak (GiB)':>11s} "
+        f"{'img/s':>7s}  vs PyTorch reference")
+  for name in args.cases.split(","):
+    env = {**os.environ, "BASE_NAS_JAX_CACHE": ""}
+    out = subprocess.run([sys.executable, __file__, "--case", name, "--steps", str(args.steps)],
+                         capture_output=True, text=True, env=env)
+    if out.returncode:
+      print(f"{name:14s} failed: {out.stderr.strip().splitlines()[-1:]}")
+      continue
+    r = json.loads(out.stdout.strip().splitlines()[-1])
+    ref = REFERENCE.get(name)
+    speedup = f"{ref / r['median_step_s']:.2f}x faster" if ref else ""
+    print(f"{name:14s} {r['first_step_s']:15.1f} {r['median_step_s']:16.3f} {r['peak_gib']:11.2f} "
+          f"{r['images_per_s']:7.0f}  {speedup}", flush=True)
+
+
+if __name__ == "__main__":
+  main()
