@@ -22,6 +22,10 @@ from base_nas.errors import ConfigError
 _TRUE, _FALSE = ("True", "true"), ("False", "false")
 
 
+class MissingField(ConfigError, AttributeError):
+  """A config lacks a field the command reads (an AttributeError too, so hasattr works)."""
+
+
 class Config(dict):
   """A dict whose nested dicts are also Configs and whose keys read as attributes.
 
@@ -43,7 +47,7 @@ class Config(dict):
       return self[name]
     except KeyError:
       hint = _suggest(name, [str(k) for k in self])
-      raise AttributeError(f"config has no field {name!r}{hint}") from None
+      raise MissingField(f"config has no field {name!r}{hint}") from None
 
   def __setattr__(self, name: str, value: Any):
     self[name] = value

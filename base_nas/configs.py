@@ -33,7 +33,7 @@ SEARCH = dict(
     data=dict(spec="builtin:digits", data_dir=None, image_size=16,
               val_fraction=0.5,  # the train split is halved: weights / architecture (DARTS)
               limit=0),          # use at most this many training images (0: all)
-    model=dict(channels=16, layers=8, stem_multiplier=3),
+    model=dict(channels=16, layers=8, stem_multiplier=3),  # DARTS: C, cells; NB201: C, cells/stage
     search=dict(
         epochs=50, batch_size=64, steps_per_epoch=0,  # 0: as many as the data gives
         order=1,               # DARTS: 1 first order, 2 second order (finite differences)
@@ -61,9 +61,15 @@ TRAIN = dict(
 )
 
 
+# NAS-Bench-201 networks: C=16, 5 cells per stage (search and training alike).
+NB201_MODEL = dict(channels=16, layers=5)
+
+
 def search_config(**changes: Any) -> dict:
-  return _merge(SEARCH, changes)
+  base = _merge(SEARCH, {"model": NB201_MODEL}) if changes.get("space") == "nb201" else SEARCH
+  return _merge(base, changes)
 
 
 def train_config(**changes: Any) -> dict:
-  return _merge(TRAIN, changes)
+  base = _merge(TRAIN, {"model": NB201_MODEL}) if changes.get("space") == "nb201" else TRAIN
+  return _merge(base, changes)

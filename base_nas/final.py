@@ -1,6 +1,7 @@
 """Final training of a discrete genotype from scratch, then its test accuracy (``base-nas train``)."""
 from __future__ import annotations
 
+import itertools
 import os
 import sys
 import time
@@ -16,6 +17,7 @@ from base_nas import train as train_lib
 from base_nas.errors import DataError, GenotypeError
 from base_nas.nn.networks import build_network, count_params
 from base_nas.runs import Run
+from base_nas.search.loop import subset
 from base_nas.spaces import darts as darts_space
 
 PUBLISHED = {"DARTS_V1": darts_space.DARTS_V1, "DARTS_V2": darts_space.DARTS_V2}
@@ -48,10 +50,8 @@ def run_training(cfg, workdir: str, *, progress: bool = True) -> dict:
   t_start = time.time()
   genotype = resolve_genotype(cfg.genotype, cfg.space)
   dataset = data_lib.open_dataset(cfg.data.spec, cfg.data.get("data_dir"))
-  source = dataset.split("train")
-  indices = np.arange(len(source))
-  if cfg.data.limit and cfg.data.limit < len(indices):
-    indices = np.random.default_rng(cfg.seed).permutation(len(indices))[:cfg.data.limit]
+  source = dataset.train_split()
+  indices = subset(len(source), cfg.data.limit, cfg.seed)
   size, t = cfg.data.image_size, cfg.train
   mean, std = data_lib.channel_stats(source, indices, size, seed=cfg.seed)
   loader = data_lib.Loader(source, indices, t.batch_size, size, mean=mean, std=std,
@@ -72,6 +72,10 @@ def run_training(cfg, workdir: str, *, progress: bool = True) -> dict:
                                        train_lib.make_optimizer(tcfg),
                                        auxiliary_weight=t.auxiliary_weight)
   n_params = count_params(state.params)
+  # The cell itself, not the path it came from, identifies the run: a work directory resumed
+  # after the search behind `genotype` was re-run must not continue under another cell.
+  cfg = cfg.copy()
+  cfg["resolved_genotype"] = spaces.get_space(cfg.space).genotype_to_dict(genotype)
   run = Run(workdir, cfg)
   spaces.save_genotype(run.path("genotype.json"), genotype)
   step = jax.jit(train_lib.train_step)
@@ -83,7 +87,7 @@ def run_training(cfg, workdir: str, *, progress: bool = True) -> dict:
     return step(state, batch, k, float(t.drop_path_prob * epoch / max(t.epochs, 1)))
 
   def on_epoch_end(state, epoch, _):
-    batches = loop_lib.take(test.epoch(0), t.eval_batches) if t.eval_batches else test.epoch(0)
+    batches = itertools.islice(test.epoch(0), t.eval_batches or None)
     m = train_lib.evaluate(state, batches)
     return {"test/loss": m["loss"], "test/accuracy": m["accuracy"]}
 

@@ -71,6 +71,8 @@ def run_epochs(run, state, *, epochs: int, steps_per_epoch: int,
     run.truncate_metrics(global_step)
     print(f"resuming from {run.path('checkpoints')} at epoch {start_epoch} step {start_step}",
           file=sys.stderr)
+  else:
+    run.truncate_metrics(0)  # lines of a run killed before its first checkpoint
 
   def save(epoch, step_in_epoch):
     run.save(epoch * steps_per_epoch + step_in_epoch, state,
@@ -112,12 +114,3 @@ def run_epochs(run, state, *, epochs: int, steps_per_epoch: int,
       print(f"{desc} epoch {epoch + 1}/{epochs}: " +
             " ".join(f"{k}={v:.4g}" for k, v in shown.items()), file=sys.stderr)
   return state, history
-
-
-def take(iterable: Iterable, n: int) -> list:
-  out = []
-  for x in iterable:
-    if len(out) >= n:
-      break
-    out.append(x)
-  return out

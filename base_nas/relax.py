@@ -71,8 +71,7 @@ def exponential_schedule(start: float, end: float, epochs: int) -> Callable[[int
   return lambda epoch: start * math.exp(rate * min(epoch, span))
 
 
-def constant_schedule(value: float, epochs: int = 0) -> Callable[[int], float]:
-  del epochs
+def constant_schedule(value: float) -> Callable[[int], float]:
   return lambda epoch: value
 
 
@@ -83,6 +82,8 @@ SCHEDULES = {"linear": linear_schedule, "exponential": exponential_schedule,
 def make_schedule(kind: str, start: float, end: float, epochs: int) -> Callable[[int], float]:
   if kind not in SCHEDULES:
     raise ValueError(f"unknown temperature schedule {kind!r} (choose from: {', '.join(SCHEDULES)})")
+  if not (isinstance(start, (int, float)) and isinstance(end, (int, float)) and start > 0 and end > 0):
+    raise ValueError(f"temperatures must be positive numbers, got start={start!r}, end={end!r}")
   if kind == "constant":
     return constant_schedule(start)
   return SCHEDULES[kind](start, end, epochs)

@@ -89,9 +89,8 @@ def main():
   print(f"{'case':14s} {'first step (s)':>15s} {'median step (s)':>16s} {'peak (GiB)':>11s} "
         f"{'img/s':>7s}  vs PyTorch reference")
   for name in args.cases.split(","):
-    env = {**os.environ, "BASE_NAS_JAX_CACHE": ""}
     out = subprocess.run([sys.executable, __file__, "--case", name, "--steps", str(args.steps)],
-                         capture_output=True, text=True, env=env)
+                         capture_output=True, text=True)
     if out.returncode:
       print(f"{name:14s} failed: {out.stderr.strip().splitlines()[-1:]}")
       continue

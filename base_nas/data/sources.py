@@ -25,12 +25,18 @@ SPLIT_NAMES = ('train', 'val', 'valid', 'validation', 'test')
 SPEC_HELP = 'expected tfds:NAME[:SPLIT], folder:PATH, zip:PATH, npz:PATH or builtin:digits|synthetic'
 
 
+def to_uint8(images: np.ndarray) -> np.ndarray:
+  """Float images are documented as [0, 1] (rounding keeps 1.0 -> 255 exact); integer ones 0..255."""
+  if images.dtype == np.uint8:
+    return images
+  if np.issubdtype(images.dtype, np.floating):
+    images = np.rint(images.astype(np.float32) * 255.0)
+  return np.clip(images, 0, 255).astype(np.uint8)
+
+
 def to_rgb(image: np.ndarray) -> np.ndarray:
   """Returns ``image`` as uint8 ``[H, W, 3]``, from grey, grey+channel, RGB or RGBA input."""
-  image = np.asarray(image)
-  if image.dtype != np.uint8:
-    # Float images are documented as [0, 1]; rounding keeps 1.0 -> 255 exact.
-    image = np.clip(np.rint(image.astype(np.float32) * 255.0), 0, 255).astype(np.uint8)
+  image = to_uint8(np.asarray(image))
   if image.ndim == 2:
     image = image[:, :, None]
   if image.shape[-1] == 1:
@@ -91,6 +97,12 @@ class Dataset:
                       f"(available: {', '.join(sorted(self.splits)) or 'none'})")
     return self.splits[name]
 
+  def train_split(self) -> Source:
+    """The split to learn from: 'train', or the only split of a one-split spec (tfds:NAME:SPLIT)."""
+    if "train" in self.splits or len(self.splits) != 1:
+      return self.split("train")
+    return next(iter(self.splits.values()))
+
 
 # --- arrays (npz, built-in) ------------------------------------------------------------------------
 
@@ -127,8 +139,7 @@ class ArraySource(Source):
   def get_batch(self, indices):
     indices = np.asarray([self._check_index(i) for i in indices], dtype=np.int64)
     images = self._array()[indices]
-    if images.dtype != np.uint8:
-      images = np.clip(np.rint(images.astype(np.float32) * 255.0), 0, 255).astype(np.uint8)
+    images = to_uint8(images)
     if images.ndim == 3:
       images = images[..., None]
     if images.shape[-1] == 1:
@@ -422,7 +433,7 @@ class TfdsSource(Source):
 def _prepare_hint(name: str, folder: str, where: str) -> str:
   return (f"tfds dataset '{name}' is not prepared in {where} (no download is attempted). "
           f'Prepare it on a machine with TensorFlow: `tfds build {name} --file_format=array_record '
-          f'--data_dir DIR`, then copy DIR/{folder} here and pass --data-dir DIR '
+          f'--data_dir DIR`, then copy DIR/{folder} here and set data.data_dir=DIR '
           f'(see docs/data.md)')
 
 

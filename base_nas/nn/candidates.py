@@ -16,6 +16,8 @@ import jax
 import jax.numpy as jnp
 
 from base_nas.nn import ops
+from base_nas.spaces.darts import DARTS_OPS
+from base_nas.spaces.nb201 import NB201_OPS
 
 OpFn = Callable[[dict, jax.Array], jax.Array]
 
@@ -61,8 +63,6 @@ class Candidates:
 
 # --- DARTS space -----------------------------------------------------------------------------------
 
-DARTS_OPS = ("none", "max_pool_3x3", "avg_pool_3x3", "skip_connect", "sep_conv_3x3",
-             "sep_conv_5x5", "dil_conv_3x3", "dil_conv_5x5")
 
 
 def _dw_pw_bn(x, dw, pw, stride, dilation):
@@ -118,7 +118,6 @@ def darts_candidates(channels: int, stride: int) -> Candidates:
 
 # --- NAS-Bench-201 space ---------------------------------------------------------------------------
 
-NB201_OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
 
 
 def nb201_candidates(channels: int) -> Candidates:
@@ -151,8 +150,3 @@ def nb201_candidates(channels: int) -> Candidates:
 def stack_init(init_edge: Callable[..., dict], key, num_edges: int) -> dict:
   """Parameters of ``num_edges`` edges, stacked along a leading axis (for lax.scan)."""
   return init_edge(key, (num_edges,))
-
-
-def check_ops(names: Sequence[str], expected: Sequence[str]):
-  if tuple(names) != tuple(expected):
-    raise ValueError(f"op order {tuple(names)} does not match the supernet's {tuple(expected)}")

@@ -22,9 +22,9 @@ from jax import lax
 
 from base_nas.nn import candidates as cands_lib
 from base_nas.nn import ops
+from base_nas.spaces.darts import DARTS_EDGES
+from base_nas.spaces.nb201 import NB201_EDGES
 
-DARTS_EDGES = tuple((i, j + 2) for j in range(4) for i in range(j + 2))
-NB201_EDGES = ((0, 1), (0, 2), (1, 2), (0, 3), (1, 3), (2, 3))
 
 
 def _conv_init(kernel: int, cin: int):

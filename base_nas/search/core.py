@@ -54,9 +54,14 @@ def weight_schedule(cfg: OptimConfig, total_steps: int):
   return optax.cosine_decay_schedule(cfg.w_lr, max(total_steps, 1), cfg.w_lr_min / cfg.w_lr)
 
 
-def weight_optimizer(cfg: OptimConfig, total_steps: int) -> optax.GradientTransformation:
-  """SGD with momentum; weight decay added to the gradient as PyTorch's SGD does; clipped."""
-  return optax.chain(optax.clip_by_global_norm(cfg.grad_clip),
+def weight_optimizer(cfg: OptimConfig, total_steps: int, clip: bool = True
+                     ) -> optax.GradientTransformation:
+  """SGD with momentum; weight decay added to the gradient as PyTorch's SGD does; clipped.
+
+  ``clip=False`` gives the same update without clipping and with the same state structure: the
+  virtual step of second-order DARTS, which the DARTS code takes unclipped.
+  """
+  return optax.chain(optax.clip_by_global_norm(cfg.grad_clip) if clip else optax.identity(),
                      optax.add_decayed_weights(cfg.w_weight_decay),
                      optax.sgd(weight_schedule(cfg, total_steps), momentum=cfg.w_momentum))
 
@@ -82,7 +87,6 @@ class Searcher:
   def __init__(self, model: Supernet, space, relaxation: str, optim: OptimConfig,
                total_steps: int):
     self.model, self.space, self.relaxation = model, space, relaxation
-    self.optim = optim
     self.lr_schedule = weight_schedule(optim, total_steps)
     self.w_tx = weight_optimizer(optim, total_steps)
     self.a_tx = arch_optimizer(optim)
@@ -90,6 +94,7 @@ class Searcher:
     self.evaluate = jax.jit(self._eval)
     self.update_weights = jax.jit(self._update(self.w_tx))
     self.update_alphas = jax.jit(self._update(self.a_tx))
+    self.virtual_step = jax.jit(self._update(weight_optimizer(optim, total_steps, clip=False)))
 
   def init(self, key, image_shape) -> SearchState:
     k_params, k_alphas = jax.random.split(key)

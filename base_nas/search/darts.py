@@ -43,13 +43,13 @@ def unrolled_alpha_grads(searcher: Searcher, state: SearchState, train, val, key
                          virtual_step: Callable | None = None):
   """The second-order architecture gradient; also returns the validation loss and accuracy.
 
-  ``virtual_step(params, grads) -> params'`` defaults to one step of the run's own weight optimiser
-  (momentum and weight decay included, as in the DARTS code).
+  ``virtual_step(params, grads) -> params'`` defaults to one unclipped step of the run's weight
+  optimiser from its current state (momentum and weight decay included, as in the DARTS code).
   """
   k_train, k_val = jax.random.split(key)
   _, (g_w, _) = searcher.loss_and_grads(state.params, state.alphas, train, k_train, tau)
   if virtual_step is None:
-    virtual = searcher.update_weights(state.params, g_w, state.w_opt)[0]
+    virtual = searcher.virtual_step(state.params, g_w, state.w_opt)[0]
   else:
     virtual = virtual_step(state.params, g_w)
   (loss, acc), (v, g_val) = searcher.loss_and_grads(virtual, state.alphas, val, k_val, tau)

@@ -1,6 +1,8 @@
 """A single-task search from a config: data, supernet, method, epochs, genotype, plots, summary."""
 from __future__ import annotations
 
+import io
+import os
 import sys
 import time
 from typing import Any, Mapping
@@ -16,21 +18,24 @@ from base_nas import relax as relax_lib
 from base_nas import spaces
 from base_nas.errors import ConfigError
 from base_nas.nn.supernet import Supernet
-from base_nas.runs import Run
+from base_nas.runs import Run, atomic_write
 from base_nas.search import get_method
 from base_nas.search.core import OptimConfig, Searcher
 
 NB201_DATASETS = ("cifar10", "cifar100", "imagenet16")
 
 
+def subset(n: int, limit: int, seed: int) -> np.ndarray:
+  """Indices of at most ``limit`` examples (all when 0), a deterministic random choice."""
+  if limit and limit < n:
+    return np.random.default_rng(seed).permutation(n)[:limit]
+  return np.arange(n)
+
+
 def make_loaders(cfg, dataset, *, bilevel_fraction: float, augment: bool):
   """Training and held-out loaders over the dataset's train split (DARTS splits it in halves)."""
-  source = dataset.split("train")
-  n = len(source)
-  indices = np.arange(n)
-  limit = cfg.data.get("limit") or 0
-  if limit and limit < n:
-    indices = np.random.default_rng(cfg.seed).permutation(n)[:limit]
+  source = dataset.train_split()
+  indices = subset(len(source), cfg.data.limit, cfg.seed)
   a, b = data_lib.split_indices(len(indices), bilevel_fraction, cfg.seed)
   train_idx, val_idx = indices[a], indices[b]
   size = cfg.data.image_size
@@ -62,7 +67,8 @@ def run_search(cfg, workdir: str, *, progress: bool = True) -> dict:
   dataset = data_lib.open_dataset(cfg.data.spec, cfg.data.get("data_dir"))
   train, val = make_loaders(cfg, dataset, bilevel_fraction=cfg.data.val_fraction,
                             augment=cfg.search.augment)
-  steps = min(len(train), len(val))
+  # Single-level methods (SNAS) learn from the training half only; the other half measures them.
+  steps = min(len(train), len(val)) if method.bilevel else len(train)
   if cfg.search.steps_per_epoch:
     steps = min(steps, cfg.search.steps_per_epoch)
   epochs = cfg.search.epochs
@@ -73,8 +79,14 @@ def run_search(cfg, workdir: str, *, progress: bool = True) -> dict:
   kind, start, end = method.tau
   tau_cfg = cfg.search.get("tau") or {}
   pick = lambda name, default: default if tau_cfg.get(name) is None else tau_cfg[name]
-  schedule = relax_lib.make_schedule(pick("schedule", kind), pick("start", start),
-                                     pick("end", end), epochs)
+  try:
+    schedule = relax_lib.make_schedule(pick("schedule", kind), pick("start", start),
+                                       pick("end", end), epochs)
+  except ValueError as e:
+    raise ConfigError(f"search.tau: {e}") from None
+  if cfg.data.image_size % 4:
+    raise ConfigError(f"data.image_size={cfg.data.image_size}: the supernet halves the resolution "
+                      "twice, so it must be a multiple of 4")
   if cfg.search.order not in (1, 2) or (cfg.search.order == 2 and cfg.method != "darts"):
     raise ConfigError(f"search.order={cfg.search.order}: second order exists for darts only")
 
@@ -108,7 +120,7 @@ def run_search(cfg, workdir: str, *, progress: bool = True) -> dict:
     spaces.save_genotype(run.path(f"genotypes/epoch_{epoch + 1:03d}.json"), genotype)
     spaces.save_genotype(run.path("genotype.json"), genotype)
     out = {"valid/loss": float(np.mean(losses)), "valid/accuracy": float(np.mean(accs)),
-           "tau": float(tau), "genotype": genotype_str(space, genotype)}
+           "tau": float(tau), "genotype": str(genotype)}
     if cfg.space == "nb201":
       out.update(nb201_accuracies(genotype))
     if cfg.run.plots:
@@ -125,29 +137,26 @@ def run_search(cfg, workdir: str, *, progress: bool = True) -> dict:
       nan_hint="; lower search.w_lr or search.a_lr and start again")
   genotype, probs = arch_summary(space, state.alphas)
   spaces.save_genotype(run.path("genotype.json"), genotype)
-  np.savez(run.path("alphas.npz"), **{k: np.asarray(v) for k, v in state.alphas.items()})
+  buf = io.BytesIO()
+  np.savez(buf, **{k: np.asarray(v) for k, v in state.alphas.items()})
+  atomic_write(run.path("alphas.npz"), buf.getvalue())
   last = history[-1] if history else {}
   summary = {
       "method": cfg.method, "space": cfg.space, "dataset": cfg.data.spec,
       "epochs": epochs, "steps_per_epoch": steps,
-      "genotype": genotype_str(space, genotype),
+      "genotype": str(genotype),
       "valid_accuracy": last.get("valid/accuracy"),
       "seconds": time.time() - t_start,
       "workdir": workdir,
-      "files": {"genotype": run.path("genotype.json"), "arch_weights": run.path("arch_weights.png"),
-                "cell": run.path("cell.png"), "metrics": run.path("metrics.jsonl")},
+      "files": {name: run.path(f) for name, f in (
+          ("genotype", "genotype.json"), ("arch_weights", "arch_weights.png"), ("cell", "cell.png"),
+          ("metrics", "metrics.jsonl")) if os.path.exists(run.path(f))},
   }
   if cfg.space == "nb201":
     summary.update({k: v for k, v in last.items() if k.startswith("nb201/")})
   run.write_json("summary.json", summary)
   run.close()
   return summary
-
-
-def genotype_str(space, genotype) -> str:
-  if space.name == "nb201":
-    return genotype.to_string()
-  return str(genotype)
 
 
 def print_summary(summary: Mapping[str, Any], stream=None):
