@@ -1,5 +1,4 @@
 """Tests of the evaluation networks (shapes by jax.eval_shape, so most tests compile nothing)."""
-import collections
 
 import jax
 import jax.numpy as jnp
@@ -8,16 +7,9 @@ import pytest
 
 from base_nas.errors import ConfigError, GenotypeError
 from base_nas.nn import networks
+from base_nas.spaces.darts import DARTS_V2, Genotype
 
 # Inline rather than imported, so these tests do not depend on the spaces package.
-Genotype = collections.namedtuple("Genotype", "normal normal_concat reduce reduce_concat")
-DARTS_V2 = Genotype(
-    normal=[("sep_conv_3x3", 0), ("sep_conv_3x3", 1), ("sep_conv_3x3", 0), ("sep_conv_3x3", 1),
-            ("sep_conv_3x3", 1), ("skip_connect", 0), ("skip_connect", 0), ("dil_conv_3x3", 2)],
-    normal_concat=[2, 3, 4, 5],
-    reduce=[("max_pool_3x3", 0), ("max_pool_3x3", 1), ("skip_connect", 2), ("max_pool_3x3", 1),
-            ("max_pool_3x3", 0), ("skip_connect", 2), ("skip_connect", 2), ("max_pool_3x3", 1)],
-    reduce_concat=[2, 3, 4, 5])
 NB201_BEST = ("nor_conv_3x3", "nor_conv_3x3", "avg_pool_3x3", "skip_connect", "nor_conv_3x3",
               "skip_connect")
 DARTS_OPS = ("none", "max_pool_3x3", "avg_pool_3x3", "skip_connect", "sep_conv_3x3",

@@ -1,5 +1,4 @@
 """Tests of the training logic on a tiny DARTS network (one compiled train step for the module)."""
-import collections
 
 import jax
 import jax.numpy as jnp
@@ -9,15 +8,7 @@ import pytest
 
 from base_nas import train
 from base_nas.nn import networks
-
-Genotype = collections.namedtuple("Genotype", "normal normal_concat reduce reduce_concat")
-DARTS_V2 = Genotype(
-    normal=[("sep_conv_3x3", 0), ("sep_conv_3x3", 1), ("sep_conv_3x3", 0), ("sep_conv_3x3", 1),
-            ("sep_conv_3x3", 1), ("skip_connect", 0), ("skip_connect", 0), ("dil_conv_3x3", 2)],
-    normal_concat=[2, 3, 4, 5],
-    reduce=[("max_pool_3x3", 0), ("max_pool_3x3", 1), ("skip_connect", 2), ("max_pool_3x3", 1),
-            ("max_pool_3x3", 0), ("skip_connect", 2), ("skip_connect", 2), ("max_pool_3x3", 1)],
-    reduce_concat=[2, 3, 4, 5])
+from base_nas.spaces.darts import DARTS_V2
 
 CFG = train.TrainConfig(epochs=4, steps_per_epoch=5, lr=0.05)
 
