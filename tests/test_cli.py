@@ -118,3 +118,11 @@ def test_diverging_loss_stops_with_a_clear_error(config, tmp_path, capsys):
   line = _error(capsys)
   assert line.startswith("error: ") and ("nan" in line or "inf" in line), line
   assert json.loads((work / "config.json").read_text())["search"]["w_lr"] == 1e30
+
+
+@pytest.mark.parametrize("method", ["gdas", "snas"])
+def test_other_methods_run_through_the_cli(config, tmp_path, method):
+  work = tmp_path / method
+  assert _search(config, work, f"method={method}", "search.epochs=1") == 0
+  summary = json.loads((work / "summary.json").read_text())
+  assert summary["method"] == method and summary["steps_per_epoch"] == 2

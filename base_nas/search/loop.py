@@ -103,6 +103,8 @@ def run_search(cfg, workdir: str, *, progress: bool = True) -> dict:
                        order=cfg.search.order)
 
   def batches(epoch, first):
+    if not method.bilevel:
+      return ((b, None) for b in train.epoch(epoch, start=first))
     return zip(train.epoch(epoch, start=first), val.epoch(epoch, start=first))
 
   def on_epoch_end(state, epoch, _):
