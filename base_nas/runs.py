@@ -104,18 +104,11 @@ def _scalar(name: str, value: Any) -> Any:
   """A metric as a JSON number (or str/bool), converting numpy and JAX scalars."""
   if isinstance(value, (bool, int, float, str)) or value is None:
     return value
-  if isinstance(value, (np.bool_,)):
-    return bool(value)
-  if isinstance(value, np.integer):
-    return int(value)
-  if isinstance(value, np.floating):
-    return float(value)
-  if hasattr(value, "__array__"):
+  if hasattr(value, "__array__"):  # numpy and JAX scalars, or one-element arrays
     array = np.asarray(value)
     if array.size != 1:
       raise ValueError(f"metric {name!r} is an array of shape {array.shape}; log scalars only")
-    item = array.reshape(()).item()
-    return float(item) if isinstance(item, float) else item
+    return to_jsonable(array.reshape(()))
   raise TypeError(f"metric {name!r} is a {type(value).__name__}; log numbers or strings only")
 
 

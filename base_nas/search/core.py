@@ -91,7 +91,7 @@ class Searcher:
     self.w_tx = weight_optimizer(optim, total_steps)
     self.a_tx = arch_optimizer(optim)
     self.loss_and_grads = jax.jit(jax.value_and_grad(self._loss, argnums=(0, 1), has_aux=True))
-    self.evaluate = jax.jit(self._eval)
+    self.evaluate = jax.jit(self._loss)  # (loss, accuracy) without the backward pass
     self.update_weights = jax.jit(self._update(self.w_tx))
     self.update_alphas = jax.jit(self._update(self.a_tx))
     self.virtual_step = jax.jit(self._update(weight_optimizer(optim, total_steps, clip=False)))
@@ -116,10 +116,6 @@ class Searcher:
     logits = self._forward(params, alphas, batch["image"], key, tau)
     loss = cross_entropy(logits, batch["label"])
     return loss, accuracy(logits, batch["label"])
-
-  def _eval(self, params, alphas, batch, key, tau):
-    logits = self._forward(params, alphas, batch["image"], key, tau)
-    return cross_entropy(logits, batch["label"]), accuracy(logits, batch["label"])
 
   @staticmethod
   def _update(tx):
