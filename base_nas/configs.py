@@ -33,7 +33,9 @@ SEARCH = dict(
     data=dict(spec="builtin:digits", data_dir=None, image_size=16,
               val_fraction=0.5,  # the train split is halved: weights / architecture (DARTS)
               limit=0),          # use at most this many training images (0: all)
-    model=dict(channels=16, layers=8, stem_multiplier=3),  # DARTS: C, cells; NB201: C, cells/stage
+    model=dict(channels=16, layers=8, stem_multiplier=3,  # DARTS: C, cells; NB201: C, cells/stage
+               remat=True),  # recompute edge intermediates in the backward pass: less
+                             # memory, and faster on CPU (docs/benchmarks.md)
     search=dict(
         epochs=50, batch_size=64, steps_per_epoch=0,  # 0: as many as the data gives
         order=1,               # DARTS: 1 first order, 2 second order (finite differences)

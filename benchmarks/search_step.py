@@ -37,7 +37,7 @@ CASES = {
 REFERENCE = {"darts": 6.86, "small-darts": 1.60}
 
 
-def run_case(name: str, steps: int) -> dict:
+def run_case(name: str, steps: int, remat: bool) -> dict:
   import jax
   import jax.numpy as jnp
   import numpy as np
@@ -50,7 +50,7 @@ def run_case(name: str, steps: int) -> dict:
   space_name, method_name, order, c, layers, batch, size = CASES[name]
   method = get_method(method_name)
   space = spaces.get_space(space_name)
-  model = Supernet(space_name, 10, c, layers, hard=method.hard)
+  model = Supernet(space_name, 10, c, layers, hard=method.hard, remat=remat)
   searcher = Searcher(model, space, method.relaxation, OptimConfig(), total_steps=1000)
   rng = np.random.default_rng(0)
 
@@ -82,14 +82,16 @@ def main():
   p.add_argument("--case", choices=sorted(CASES))
   p.add_argument("--steps", type=int, default=10)
   p.add_argument("--cases", default=",".join(CASES), help="comma-separated cases to run")
+  p.add_argument("--remat", type=int, default=1, help="recompute edge intermediates (1) or not (0)")
   args = p.parse_args()
   if args.case:
-    print(json.dumps(run_case(args.case, args.steps)))
+    print(json.dumps(run_case(args.case, args.steps, bool(args.remat))))
     return
   print(f"{'case':14s} {'first step (s)':>15s} {'median step (s)':>16s} {'peak (GiB)':>11s} "
         f"{'img/s':>7s}  vs PyTorch reference")
   for name in args.cases.split(","):
-    out = subprocess.run([sys.executable, __file__, "--case", name, "--steps", str(args.steps)],
+    out = subprocess.run([sys.executable, __file__, "--case", name, "--steps", str(args.steps),
+                          "--remat", str(args.remat)],
                          capture_output=True, text=True)
     if out.returncode:
       print(f"{name:14s} failed: {out.stderr.strip().splitlines()[-1:]}")

@@ -68,3 +68,29 @@ def test_factorized_reduce_halves_resolution():
 def test_unknown_impl_is_rejected():
   with pytest.raises(ValueError, match="unknown op implementation"):
     ops.max_pool(jnp.ones((1, 4, 4, 1)), impl="cuda")
+
+
+@pytest.mark.parametrize("affine", [False, True])
+def test_batch_norm_gradient_equals_autodiff_of_the_plain_formula(affine):
+  x = 3 + 2 * jax.random.normal(jax.random.PRNGKey(0), (2, 4, 5, 5, 3))
+  scale, bias = (jnp.array([0.5, 1.0, 2.0]), jnp.array([0.1, 0.0, -0.3])) if affine else (None, None)
+
+  def plain(x):
+    mean = x.mean(axis=(1, 2, 3), keepdims=True)
+    y = (x - mean) / jnp.sqrt(x.var(axis=(1, 2, 3), keepdims=True) + ops.BN_EPS)
+    return y * scale + bias if affine else y
+
+  fast = _vjp(lambda x: ops.batch_norm(x, scale, bias), x)
+  ref = _vjp(plain, x)
+  np.testing.assert_allclose(fast[0], ref[0], atol=1e-5)
+  np.testing.assert_allclose(fast[1][0], ref[1][0], atol=1e-5)
+  assert float(jnp.abs(fast[1][0]).max()) > 1e-3
+
+
+def test_sums_is_one_reduction_of_many_terms():
+  a = jax.random.normal(jax.random.PRNGKey(0), (3, 4, 5))
+  out = ops.sums([a, a * a, 2.0 * a], (0, 2))
+  for got, want in zip(out, [a.sum((0, 2)), (a * a).sum((0, 2)), (2 * a).sum((0, 2))]):
+    np.testing.assert_allclose(got, want, rtol=1e-5)
+  hlo = jax.jit(lambda a: ops.sums([a, a * a], (0, 2))).lower(a).as_text()
+  assert hlo.count("stablehlo.reduce") == 1

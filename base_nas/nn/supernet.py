@@ -33,20 +33,29 @@ def _conv_init(kernel: int, cin: int):
 
 
 def run_edges(cands: cands_lib.Candidates, params, weights, index, src, dst, nodes, inputs=None,
-              *, hard: bool, src_offset: int = 0, dst_offset: int = 0):
+              *, hard: bool, remat: bool = True, src_offset: int = 0, dst_offset: int = 0):
   """Adds every edge's (mixed or chosen) op output into ``nodes[dst - dst_offset]``, in edge order.
 
   Edges read ``inputs[src]`` when ``inputs`` is given, else ``nodes[src - src_offset]`` (edges
   between intermediate nodes). ``params``, ``weights`` and ``index`` carry a leading edge axis.
   Edge order must respect dependencies (DARTS' and NAS-Bench-201's orders do).
+
+  ``remat`` recomputes each edge's op intermediates in the backward pass instead of storing them
+  for every edge of the scan: the scan then keeps only each edge's input. On the 2-core CPU this
+  cut the gradient's temporary memory from 2.77 to 0.19 GiB at C=16 with 8 cells and made it
+  faster too (3.90 -> 3.16 s), since writing every intermediate into the scan's stacked buffers
+  costs more than recomputing the forward pass, which is ~8x cheaper than the backward.
   """
   src = jnp.asarray(src, jnp.int32) - (0 if inputs is not None else src_offset)
   dst = jnp.asarray(dst, jnp.int32) - dst_offset
+  op = cands.chosen if hard else (lambda p, x, w, i: cands.mixed(p, x, w))
+  if remat:
+    op = jax.checkpoint(op)
 
   def body(buf, xs):
     p, w, i, s, d = xs
     x = lax.dynamic_index_in_dim(inputs if inputs is not None else buf, s, keepdims=False)
-    y = cands.chosen(p, x, w, i) if hard else cands.mixed(p, x, w)
+    y = op(p, x, w, i)
     acc = lax.dynamic_index_in_dim(buf, d, keepdims=False)
     return lax.dynamic_update_index_in_dim(buf, acc + y, d, 0), None
 
@@ -96,6 +105,7 @@ class DartsCell(nn.Module):
   reduction: bool
   reduction_prev: bool
   hard: bool = False
+  remat: bool = True
 
   @nn.compact
   def __call__(self, s0, s1, weights, index):
@@ -109,7 +119,8 @@ class DartsCell(nn.Module):
       params = self.param("edges", lambda k: cands_lib.stack_init(cands.init_edge, k, 14))
       buf = jnp.concatenate([jnp.stack([s0, s1]), jnp.zeros((4,) + s1.shape, s1.dtype)])
       if not self.is_initializing():  # init needs only shapes; skipping the scan saves its compile
-        buf = run_edges(cands, params, weights, index, src, dst, buf, hard=self.hard)
+        buf = run_edges(cands, params, weights, index, src, dst, buf, hard=self.hard,
+                        remat=self.remat)
       nodes = buf[2:]
     else:
       # Edges from the cell inputs have stride 2; edges between intermediate nodes stride 1.
@@ -125,10 +136,10 @@ class DartsCell(nn.Module):
         return jnp.concatenate(list(nodes), axis=-1)
       nodes = run_edges(c2, p_in, take(weights, inp), take(index, inp), [src[e] for e in inp],
                         [dst[e] for e in inp], nodes, jnp.stack([s0, s1]), hard=self.hard,
-                        dst_offset=2)
+                        remat=self.remat, dst_offset=2)
       nodes = run_edges(c1, p_inner, take(weights, inner), take(index, inner),
                         [src[e] for e in inner], [dst[e] for e in inner], nodes, hard=self.hard,
-                        src_offset=2, dst_offset=2)
+                        remat=self.remat, src_offset=2, dst_offset=2)
     return jnp.concatenate(list(nodes), axis=-1)
 
 
@@ -136,6 +147,7 @@ class NB201Cell(nn.Module):
   """A NAS-Bench-201 search cell; scanned over the cells of a stage (returns (x, None))."""
   channels: int
   hard: bool = False
+  remat: bool = True
 
   @nn.compact
   def __call__(self, x, weights, index):
@@ -145,7 +157,7 @@ class NB201Cell(nn.Module):
     if self.is_initializing():
       return x, None
     buf = run_edges(cands, params, weights, index, [s for s, _ in NB201_EDGES],
-                    [d for _, d in NB201_EDGES], buf, hard=self.hard)
+                    [d for _, d in NB201_EDGES], buf, hard=self.hard, remat=self.remat)
     return buf[3], None
 
 
@@ -174,6 +186,8 @@ class Supernet(nn.Module):
     num_classes: classifier outputs.
     stem_multiplier: DARTS stem width multiplier (3).
     hard: evaluate only the chosen op of each edge (GDAS).
+    remat: recompute each edge's op intermediates in the backward pass (see ``run_edges``):
+      less memory, and faster on CPU.
   """
   space: str
   num_classes: int
@@ -181,6 +195,7 @@ class Supernet(nn.Module):
   layers: int = 8
   stem_multiplier: int = 3
   hard: bool = False
+  remat: bool = True
 
   @nn.compact
   def __call__(self, x, weights: Mapping[str, jax.Array], index: Mapping[str, jax.Array]):
@@ -200,7 +215,7 @@ class Supernet(nn.Module):
       if reduction:
         c *= 2
       kind = "reduce" if reduction else "normal"
-      cell = DartsCell(c, reduction, reduction_prev, self.hard, name=f"cell{i}")
+      cell = DartsCell(c, reduction, reduction_prev, self.hard, self.remat, name=f"cell{i}")
       s0, s1 = s1, cell(s0, s1, weights[kind], index[kind])
       reduction_prev = reduction
     return nn.Dense(self.num_classes, name="classifier")(s1.mean(axis=(1, 2)))
@@ -214,6 +229,7 @@ class Supernet(nn.Module):
         x = ResidualReduction(c, name=f"reduce{stage}")(x)
       stage_cells = nn.scan(NB201Cell, variable_axes={"params": 0}, split_rngs={"params": True},
                             in_axes=(nn.broadcast, nn.broadcast), length=self.layers)
-      x, _ = stage_cells(c, self.hard, name=f"stage{stage}")(x, weights["cell"], index["cell"])
+      cells = stage_cells(c, self.hard, self.remat, name=f"stage{stage}")
+      x, _ = cells(x, weights["cell"], index["cell"])
     x = jnp.maximum(_bn(self, x, affine=True), 0)
     return nn.Dense(self.num_classes, name="classifier")(x.mean(axis=(1, 2)))

@@ -73,7 +73,8 @@ def run_search(cfg, workdir: str, *, progress: bool = True) -> dict:
     steps = min(steps, cfg.search.steps_per_epoch)
   epochs = cfg.search.epochs
   model = Supernet(cfg.space, dataset.num_classes, cfg.model.channels, cfg.model.layers,
-                   cfg.model.stem_multiplier, hard=method.hard)
+                   cfg.model.stem_multiplier, hard=method.hard,
+                   remat=bool(cfg.model.get("remat", True)))
   searcher = Searcher(model, space, method.relaxation, OptimConfig.from_config(cfg.search),
                       epochs * steps)
   kind, start, end = method.tau
