@@ -21,6 +21,8 @@ import jax.numpy as jnp
 import optax
 from flax.training import train_state
 
+from base_nas.nn import init as init_lib
+
 
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
@@ -96,7 +98,7 @@ def create_train_state(model, key, image_shape, optimizer: optax.GradientTransfo
   x = jax.ShapeDtypeStruct((2,) + tuple(image_shape), jnp.float32)
   # train=True so that the auxiliary head, built only in training, gets parameters too. lazy_init
   # compiles only what the variables need, not the forward pass.
-  variables = model.lazy_init({"params": key}, x, train=True)
+  variables = model.lazy_init({"params": init_lib.init_key(key)}, x, train=True)
   state = TrainState.create(apply_fn=model.apply, params=variables["params"],
                             batch_stats=variables.get("batch_stats", {}), tx=optimizer,
                             auxiliary_weight=auxiliary_weight, label_smoothing=label_smoothing)

@@ -1,11 +1,15 @@
 """Compile time, step time and peak memory of the search step (issue: fast search steps).
 
-  python benchmarks/search_step.py              # every case below, each in a fresh process
-  python benchmarks/search_step.py --case small-darts --steps 10
+  python benchmarks/search_step.py              # every case below, each in fresh processes
+  python benchmarks/search_step.py --cases small-darts,darts --steps 10
+  python benchmarks/search_step.py --case small-darts   # one process, prints JSON
 
-For each case: the time from process start to the end of the first step (jit compilation
-included, no persistent compilation cache), the median time of the next ``--steps`` steps, and the
-peak resident memory of the process. The step is one full search step of the method: first-order
+For each case: the time from process start to the end of the first step with an empty
+persistent compilation cache ("cold": everything compiles) and, in a second process, with the
+cache the first one filled ("warm": what a repeated or resumed ``base-nas`` run sees, since the
+command line caches compilations on disk); the median time of the next ``--steps`` steps; the
+peak resident memory of the cold process; and the process's CPU time per step over wall time per
+step (below 2 on this 2-core machine means the CPUs were shared or idle). The step is one full search step of the method: first-order
 DARTS and GDAS take one architecture step on a validation batch plus one weight step on a training
 batch; second-order DARTS adds the virtual step and the finite-difference Hessian-vector product.
 Reference (PyTorch DARTS, first order, this 2-core CPU): 6.86 s/step at C=16, 8 cells, batch 16,
@@ -15,10 +19,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import resource
 import subprocess
 import sys
+import tempfile
 import time
 
 T0 = time.time()
@@ -37,8 +41,11 @@ CASES = {
 REFERENCE = {"darts": 6.86, "small-darts": 1.60}
 
 
-def run_case(name: str, steps: int, remat: bool) -> dict:
+def run_case(name: str, steps: int, remat: bool, cache_dir: str | None = None) -> dict:
   import jax
+  if cache_dir:
+    jax.config.update("jax_compilation_cache_dir", cache_dir)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
   import jax.numpy as jnp
   import numpy as np
 
@@ -60,10 +67,10 @@ def run_case(name: str, steps: int, remat: bool) -> dict:
 
   state = searcher.init(jax.random.PRNGKey(0), (size, size, 3))
   tau = jnp.float32(method.tau[1])
-  times = []
+  times, cpu = [], 0.0
   for i in range(steps + 1):
     train, val = batch_(), batch_()
-    t = time.time()
+    t, c0 = time.time(), time.process_time()
     state, metrics = method.step(searcher, state, train, val, jax.random.PRNGKey(i), tau,
                                  order=order)
     jax.block_until_ready((state, metrics))
@@ -71,10 +78,12 @@ def run_case(name: str, steps: int, remat: bool) -> dict:
       first = time.time() - T0
     else:
       times.append(time.time() - t)
+      cpu += time.process_time() - c0
   peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB -> GiB
+  median = float(np.median(times)) if times else float("nan")
   return dict(case=name, device=jax.devices()[0].platform, first_step_s=first,
-              median_step_s=float(np.median(times)), peak_gib=peak,
-              images_per_s=2 * batch / float(np.median(times)))
+              median_step_s=median, peak_gib=peak, images_per_s=2 * batch / median,
+              cpu_per_wall=cpu / sum(times) if times else float("nan"))
 
 
 def main():
@@ -83,24 +92,32 @@ def main():
   p.add_argument("--steps", type=int, default=10)
   p.add_argument("--cases", default=",".join(CASES), help="comma-separated cases to run")
   p.add_argument("--remat", type=int, default=1, help="recompute edge intermediates (1) or not (0)")
+  p.add_argument("--cache-dir", help="persistent compilation cache to use (--case only)")
   args = p.parse_args()
   if args.case:
-    print(json.dumps(run_case(args.case, args.steps, bool(args.remat))))
+    print(json.dumps(run_case(args.case, args.steps, bool(args.remat), args.cache_dir)))
     return
-  print(f"{'case':14s} {'first step (s)':>15s} {'median step (s)':>16s} {'peak (GiB)':>11s} "
-        f"{'img/s':>7s}  vs PyTorch reference")
+  print(f"{'case':14s} {'first step cold / warm (s)':>27s} {'median step (s)':>16s} "
+        f"{'peak (GiB)':>11s} {'img/s':>7s} {'cpu/wall':>8s}  vs PyTorch reference", flush=True)
   for name in args.cases.split(","):
-    out = subprocess.run([sys.executable, __file__, "--case", name, "--steps", str(args.steps),
-                          "--remat", str(args.remat)],
-                         capture_output=True, text=True)
-    if out.returncode:
-      print(f"{name:14s} failed: {out.stderr.strip().splitlines()[-1:]}")
+    with tempfile.TemporaryDirectory() as cache:
+      runs = []
+      for steps in (args.steps, 0):  # cold (fills the cache), then warm
+        out = subprocess.run([sys.executable, __file__, "--case", name, "--steps", str(steps),
+                              "--remat", str(args.remat), "--cache-dir", cache],
+                             capture_output=True, text=True)
+        if out.returncode:
+          print(f"{name:14s} failed: {out.stderr.strip().splitlines()[-1:]}")
+          break
+        runs.append(json.loads(out.stdout.strip().splitlines()[-1]))
+    if len(runs) < 2:
       continue
-    r = json.loads(out.stdout.strip().splitlines()[-1])
+    r, warm = runs
     ref = REFERENCE.get(name)
     speedup = f"{ref / r['median_step_s']:.2f}x faster" if ref else ""
-    print(f"{name:14s} {r['first_step_s']:15.1f} {r['median_step_s']:16.3f} {r['peak_gib']:11.2f} "
-          f"{r['images_per_s']:7.0f}  {speedup}", flush=True)
+    first = f"{r['first_step_s']:.1f} / {warm['first_step_s']:.1f}"
+    print(f"{name:14s} {first:>27s} {r['median_step_s']:16.3f} {r['peak_gib']:11.2f} "
+          f"{r['images_per_s']:7.0f} {r['cpu_per_wall']:8.2f}  {speedup}", flush=True)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,5 @@
 """End to end through the ``base-nas`` command on tiny configs: outputs, resume, bad input."""
 import json
-import os
 
 import numpy as np
 import pytest

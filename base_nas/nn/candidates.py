@@ -10,11 +10,12 @@ statistics, as in the DARTS and NAS-Bench-201 search code.
 from __future__ import annotations
 
 import dataclasses
-from typing import Callable, Sequence
+from typing import Callable
 
 import jax
 import jax.numpy as jnp
 
+from base_nas.nn import init as init_lib
 from base_nas.nn import ops
 from base_nas.spaces.darts import DARTS_OPS
 from base_nas.spaces.nb201 import NB201_OPS
@@ -23,8 +24,7 @@ OpFn = Callable[[dict, jax.Array], jax.Array]
 
 
 def _uniform(key, shape, fan_in):
-  bound = 1.0 / jnp.sqrt(fan_in)
-  return jax.random.uniform(key, shape, jnp.float32, -bound, bound)
+  return init_lib.host_uniform(key, shape, 1.0 / fan_in ** 0.5)
 
 
 def _relu(x):

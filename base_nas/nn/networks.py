@@ -23,6 +23,7 @@ import numpy as np
 from jax import lax
 
 from base_nas.errors import ConfigError, GenotypeError
+from base_nas.nn import init as init_lib
 from base_nas.nn import ops
 
 BN_MOMENTUM = 0.9  # flax's momentum is PyTorch's 1 - momentum (0.1)
@@ -31,35 +32,17 @@ _DARTS_EVAL_OPS = ("none", "max_pool_3x3", "avg_pool_3x3", "skip_connect", "sep_
 _NB201_OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
 
 
-def _host_normal(key, shape, std: float, dtype):
-  """``std`` * N(0, 1) of ``shape``, drawn by NumPy from a seed taken from ``key``.
-
-  XLA:CPU compiles every distinct ``jax.random.normal`` separately and slowly (about 0.5 s each,
-  so over 10 s for a network's hundred parameters); a host callback compiles in milliseconds and
-  stays a deterministic function of the key, under jit and eval_shape alike.
-  """
-  data = jax.random.key_data(key) if jnp.issubdtype(key.dtype, jax.dtypes.prng_key) else key
-
-  def draw(seed):
-    rng = np.random.default_rng(np.asarray(seed, np.uint32).ravel().tolist())
-    return (rng.standard_normal(shape) * std).astype(dtype)
-
-  return jax.pure_callback(draw, jax.ShapeDtypeStruct(shape, dtype), data)
-
-
 def _he_normal(fan_in: int):
   """He (Kaiming) normal initialiser for a ReLU-fed convolution with the given fan-in."""
   std = math.sqrt(2.0 / fan_in)
 
   def init(key, shape, dtype=jnp.float32):
-    return _host_normal(key, tuple(shape), std, dtype)
+    return init_lib.host_normal(key, shape, std, dtype)
 
   return init
 
 
-def _lecun_normal(key, shape, dtype=jnp.float32):
-  """LeCun normal (std 1/sqrt(fan_in)) for the linear classifiers, drawn on the host as above."""
-  return _host_normal(key, tuple(shape), 1.0 / math.sqrt(shape[0]), dtype)
+_lecun_normal = init_lib.lecun_normal
 
 
 def _dense(features: int, name: str) -> nn.Dense:

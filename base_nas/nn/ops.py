@@ -145,6 +145,10 @@ _depthwise_slices.defvjp(_depthwise_slices_fwd, _depthwise_slices_bwd)
 
 def pointwise_conv(x, w):
   """1x1 convolution. x: [..., B, H, W, Cin]; w: [..., Cin, Cout] (leading axes batch together)."""
+  if w.ndim == 2:
+    # As one 2D matmul: XLA:CPU runs the weight gradient of the 4D einsum (a contraction over
+    # B, H and W) 2-3x slower than the (BHW, Cin)^T (BHW, Cout) product.
+    return (x.reshape(-1, x.shape[-1]) @ w).reshape(x.shape[:-1] + (w.shape[-1],))
   return jnp.einsum("...bhwc,...cd->...bhwd", x, w)
 
 

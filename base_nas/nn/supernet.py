@@ -21,6 +21,7 @@ import jax.numpy as jnp
 from jax import lax
 
 from base_nas.nn import candidates as cands_lib
+from base_nas.nn import init as init_lib
 from base_nas.nn import ops
 from base_nas.spaces.darts import DARTS_EDGES
 from base_nas.spaces.nb201 import NB201_EDGES
@@ -28,8 +29,11 @@ from base_nas.spaces.nb201 import NB201_EDGES
 
 
 def _conv_init(kernel: int, cin: int):
-  bound = 1.0 / (kernel * kernel * cin) ** 0.5
-  return lambda key, shape: jax.random.uniform(key, shape, jnp.float32, -bound, bound)
+  return init_lib.torch_default(kernel * kernel * cin)
+
+
+def _classifier(num_classes: int, x):
+  return nn.Dense(num_classes, kernel_init=init_lib.lecun_normal, name="classifier")(x)
 
 
 def run_edges(cands: cands_lib.Candidates, params, weights, index, src, dst, nodes, inputs=None,
@@ -218,7 +222,7 @@ class Supernet(nn.Module):
       cell = DartsCell(c, reduction, reduction_prev, self.hard, self.remat, name=f"cell{i}")
       s0, s1 = s1, cell(s0, s1, weights[kind], index[kind])
       reduction_prev = reduction
-    return nn.Dense(self.num_classes, name="classifier")(s1.mean(axis=(1, 2)))
+    return _classifier(self.num_classes, s1.mean(axis=(1, 2)))
 
   def _nb201(self, x, weights, index):
     c = self.channels
@@ -232,4 +236,4 @@ class Supernet(nn.Module):
       cells = stage_cells(c, self.hard, self.remat, name=f"stage{stage}")
       x, _ = cells(x, weights["cell"], index["cell"])
     x = jnp.maximum(_bn(self, x, affine=True), 0)
-    return nn.Dense(self.num_classes, name="classifier")(x.mean(axis=(1, 2)))
+    return _classifier(self.num_classes, x.mean(axis=(1, 2)))

@@ -10,6 +10,7 @@ temperature is a traced argument, so annealing it never recompiles.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Any, Mapping
 
 import flax.struct
@@ -18,6 +19,7 @@ import jax.numpy as jnp
 import optax
 
 from base_nas import relax as relax_lib
+from base_nas.nn import init as init_lib
 from base_nas.nn.supernet import Supernet
 
 
@@ -97,14 +99,15 @@ class Searcher:
     self.virtual_step = jax.jit(self._update(weight_optimizer(optim, total_steps, clip=False)))
 
   def init(self, key, image_shape) -> SearchState:
+    # One compiled program: run op by op, the optimiser states alone took ~2 s to dispatch.
+    return jax.jit(functools.partial(self._init, image_shape=tuple(image_shape)))(key)
+
+  def _init(self, key, image_shape) -> SearchState:
     k_params, k_alphas = jax.random.split(key)
     alphas = self.space.init_alphas(k_alphas)
     weights, index = relax_lib.relax("softmax", alphas)
     x = jnp.zeros((2,) + tuple(image_shape), jnp.float32)
-    # XLA:CPU compiles threefry's unrolled rounds slowly, ~0.5 s per distinct draw; the 'rbg'
-    # generator (seeded from the run's key) initialises the supernet 4x faster.
-    k_params = jax.random.wrap_key_data(jax.random.bits(k_params, (4,), jnp.uint32), impl="rbg")
-    params = jax.jit(self.model.init)(k_params, x, weights, index)
+    params = jax.jit(self.model.init)(init_lib.init_key(k_params), x, weights, index)
     return SearchState(step=jnp.zeros((), jnp.int32), params=params, alphas=alphas,
                        w_opt=self.w_tx.init(params), a_opt=self.a_tx.init(alphas))
 
