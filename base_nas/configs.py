@@ -35,7 +35,7 @@ SEARCH = dict(
               limit=0),          # use at most this many training images (0: all)
     model=dict(channels=16, layers=8, stem_multiplier=3,  # DARTS: C, cells; NB201: C, cells/stage
                remat=True),  # recompute edge intermediates in the backward pass: less
-                             # memory, and faster on CPU (docs/benchmarks.md)
+                             # memory, no slower on CPU (docs/benchmarks.md)
     search=dict(
         epochs=50, batch_size=64, steps_per_epoch=0,  # 0: as many as the data gives
         order=1,               # DARTS: 1 first order, 2 second order (finite differences)

@@ -9,9 +9,11 @@ persistent compilation cache ("cold": everything compiles) and, in a second proc
 cache the first one filled ("warm": what a repeated or resumed ``base-nas`` run sees, since the
 command line caches compilations on disk); the median time of the next ``--steps`` steps; the
 peak resident memory of the cold process; and the process's CPU time per step over wall time per
-step (below 2 on this 2-core machine means the CPUs were shared or idle). The step is one full search step of the method: first-order
-DARTS and GDAS take one architecture step on a validation batch plus one weight step on a training
-batch; second-order DARTS adds the virtual step and the finite-difference Hessian-vector product.
+step (below 2 on this 2-core machine means a core idled or was lost to the host).
+
+The step is one full search step of the method: first-order DARTS and GDAS take one architecture
+step on a validation batch plus one weight step on a training batch; second-order DARTS adds the
+virtual step and the finite-difference Hessian-vector product. Figures: docs/benchmarks.md.
 Reference (PyTorch DARTS, first order, this 2-core CPU): 6.86 s/step at C=16, 8 cells, batch 16,
 32x32 (2.9 GiB); 1.60 s at C=8, 5 cells, batch 32, 16x16 (0.75 GiB).
 """

@@ -19,9 +19,9 @@ from __future__ import annotations
 import math
 
 import jax
-import numpy as np
 import jax.extend.random as jex_random
 import jax.numpy as jnp
+import numpy as np
 from jax import lax
 
 _GOLDEN = 0x9E3779B9

@@ -46,7 +46,7 @@ def _edge_update(op, remat: bool, from_inputs: bool):
 
   Autodiff of the dynamic slice and update would add a buffer-sized array of zeros holding the
   edge's input gradient to the carried gradient at every edge of the scan: on the 2-core CPU
-  these full-buffer adds were the most expensive kernels of the supernet's gradient (~30% of it).
+  these full-buffer adds were the most expensive kernels of the supernet's gradient (~20% of it).
   Here each gradient is added into its slot in place. ``src`` is ``buf`` itself (edges between
   intermediate nodes) unless ``from_inputs``; ``inputs`` rides in the carry, unchanged, so that
   its gradient is carried too rather than summed over the scan. With ``remat`` the residuals are
@@ -238,7 +238,7 @@ class Supernet(nn.Module):
     stem_multiplier: DARTS stem width multiplier (3).
     hard: evaluate only the chosen op of each edge (GDAS).
     remat: recompute each edge's op intermediates in the backward pass (see ``run_edges``):
-      less memory, and faster on CPU.
+      less memory, and no slower on CPU.
   """
   space: str
   num_classes: int

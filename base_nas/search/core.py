@@ -107,7 +107,7 @@ class Searcher:
     alphas = self.space.init_alphas(k_alphas)
     weights, index = relax_lib.relax("softmax", alphas)
     x = jnp.zeros((2,) + tuple(image_shape), jnp.float32)
-    params = jax.jit(self.model.init)(init_lib.init_key(k_params), x, weights, index)
+    params = self.model.init(init_lib.init_key(k_params), x, weights, index)
     return SearchState(step=jnp.zeros((), jnp.int32), params=params, alphas=alphas,
                        w_opt=self.w_tx.init(params), a_opt=self.a_tx.init(alphas))
 

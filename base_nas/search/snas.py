@@ -6,7 +6,6 @@ SNAS' resource constraint is not included.
 """
 from __future__ import annotations
 
-
 from base_nas.search.core import Searcher, SearchState
 
 
