@@ -94,3 +94,16 @@ def test_sums_is_one_reduction_of_many_terms():
     np.testing.assert_allclose(got, want, rtol=1e-5)
   hlo = jax.jit(lambda a: ops.sums([a, a * a], (0, 2))).lower(a).as_text()
   assert hlo.count("stablehlo.reduce") == 1
+
+
+@pytest.mark.parametrize("shape,stride,padding", [((2, 8, 8, 4), 1, None), ((2, 8, 8, 4), 2, None),
+                                                  ((2, 9, 7, 3), 2, 0), ((2, 6, 6, 5), 1, 0)])
+def test_cpu_conv_gradient_equals_xlas(shape, stride, padding):
+  x = jax.random.normal(jax.random.PRNGKey(0), shape)
+  w = 0.3 * jax.random.normal(jax.random.PRNGKey(1), (3, 3, shape[-1], 6))
+  fast = _vjp(lambda x, w: ops.conv(x, w, stride, padding, impl="slices"), x, w)
+  ref = _vjp(lambda x, w: ops.conv(x, w, stride, padding, impl="lax"), x, w)
+  np.testing.assert_allclose(fast[0], ref[0], atol=1e-5)
+  for a, b in zip(fast[1], ref[1]):
+    np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
+    assert float(jnp.abs(a).max()) > 1e-3
