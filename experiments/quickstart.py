@@ -4,10 +4,10 @@ No download, no GPU: a small supernet (C=8, 5 cells) for 3 epochs on a 2-core CP
 
   base-nas search experiments/quickstart.py
 
-Expected (measured on 2 CPU cores, 2026-12-03): 159 s in the loop, 3 min 54 s wall with a fresh
-venv install, the first step (compilation) 46 s of it; ends with a DARTS genotype,
+Expected (measured on 2 CPU cores, 2026-12-03): 160-185 s in the loop, about 4 min wall with a
+fresh venv install, the first step (compilation) ~45 s of it; ends with a DARTS genotype,
 runs/quickstart/{genotype.json, arch_weights.png, cell.png, metrics.jsonl} and a supernet
-validation accuracy of 95.7% after 3 epochs.
+validation accuracy of 95.9% after 3 epochs.
 """
 from base_nas.configs import search_config
 
