@@ -42,11 +42,10 @@ def _he_normal(fan_in: int):
   return init
 
 
-_lecun_normal = init_lib.lecun_normal
 
 
 def _dense(features: int, name: str) -> nn.Dense:
-  return nn.Dense(features, kernel_init=_lecun_normal, name=name)
+  return nn.Dense(features, kernel_init=init_lib.lecun_normal, name=name)
 
 
 def _batch_norm(train: bool, name: str | None = None) -> nn.BatchNorm:
