@@ -42,8 +42,6 @@ def _he_normal(fan_in: int):
   return init
 
 
-
-
 def _dense(features: int, name: str) -> nn.Dense:
   return nn.Dense(features, kernel_init=init_lib.lecun_normal, name=name)
 
