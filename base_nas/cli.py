@@ -31,14 +31,13 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _enable_compilation_cache():
-  # Searches compile one large program; caching it on disk makes a repeated or resumed run start
-  # in seconds. BASE_NAS_JAX_CACHE='' turns it off.
+  # Searches trace and compile one large program; caching both on disk makes a repeated or
+  # resumed run start in seconds. BASE_NAS_JAX_CACHE='' turns it off.
   path = os.environ.get("BASE_NAS_JAX_CACHE",
                         os.path.join(os.path.expanduser("~"), ".cache", "base-nas", "jax"))
   if path:
-    import jax
-    jax.config.update("jax_compilation_cache_dir", path)
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)
+    from base_nas import compile_cache
+    compile_cache.enable(path)
 
 
 def _load(args):

@@ -4,12 +4,13 @@
   python benchmarks/search_step.py --cases small-darts,darts --steps 10
   python benchmarks/search_step.py --case small-darts   # one process, prints JSON
 
-For each case: the time from process start to the end of the first step with an empty
-persistent compilation cache ("cold": everything compiles) and, in a second process, with the
-cache the first one filled ("warm": what a repeated or resumed ``base-nas`` run sees, since the
-command line caches compilations on disk); the median time of the next ``--steps`` steps; the
-peak resident memory of the cold process; and the process's CPU time per step over wall time per
-step (below 2 on this 2-core machine means a core idled or was lost to the host).
+For each case: the time from process start to the end of the first step with an empty cache
+("cold": everything is traced and compiled) and, in a second process, with the cache the first
+one filled ("warm": what a repeated or resumed ``base-nas`` run sees, since the command line caches
+traced and compiled programs on disk, see ``base_nas/compile_cache.py``); the median time of the
+next ``--steps`` steps; the peak resident memory of the cold process; and the process's CPU time
+per step over wall time per step (below 2 on this 2-core machine means a core idled or was lost
+to the host).
 
 The step is one full search step of the method: first-order DARTS and GDAS take one architecture
 step on a validation batch plus one weight step on a training batch; second-order DARTS adds the
@@ -46,8 +47,8 @@ REFERENCE = {"darts": 6.86, "small-darts": 1.60}
 def run_case(name: str, steps: int, remat: bool, cache_dir: str | None = None) -> dict:
   import jax
   if cache_dir:
-    jax.config.update("jax_compilation_cache_dir", cache_dir)
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    from base_nas import compile_cache
+    compile_cache.enable(cache_dir, min_compile_secs=0.0)
   import jax.numpy as jnp
   import numpy as np
 
@@ -94,7 +95,7 @@ def main():
   p.add_argument("--steps", type=int, default=10)
   p.add_argument("--cases", default=",".join(CASES), help="comma-separated cases to run")
   p.add_argument("--remat", type=int, default=1, help="recompute edge intermediates (1) or not (0)")
-  p.add_argument("--cache-dir", help="persistent compilation cache to use (--case only)")
+  p.add_argument("--cache-dir", help="compilation and trace cache to use (--case only)")
   args = p.parse_args()
   if args.case:
     print(json.dumps(run_case(args.case, args.steps, bool(args.remat), args.cache_dir)))

@@ -18,6 +18,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from base_nas import compile_cache
 from base_nas import relax as relax_lib
 from base_nas.nn import init as init_lib
 from base_nas.nn.supernet import Supernet
@@ -83,6 +84,12 @@ def accuracy(logits, labels):
   return jnp.mean(jnp.argmax(logits, -1) == labels)
 
 
+def _fields(module) -> dict:
+  """A flax module's configuration (its dataclass fields but the parent and name)."""
+  return {f.name: getattr(module, f.name) for f in dataclasses.fields(module)
+          if f.name not in ("parent", "name")}
+
+
 class Searcher:
   """A supernet with its relaxation, optimisers and compiled functions (built once per run)."""
 
@@ -92,15 +99,23 @@ class Searcher:
     self.lr_schedule = weight_schedule(optim, total_steps)
     self.w_tx = weight_optimizer(optim, total_steps)
     self.a_tx = arch_optimizer(optim)
-    self.loss_and_grads = jax.jit(jax.value_and_grad(self._loss, argnums=(0, 1), has_aux=True))
-    self.evaluate = jax.jit(self._loss)  # (loss, accuracy) without the backward pass
+    # The two programs worth caching on disk: tracing the supernet's gradient takes 7-15 s.
+    static = repr((type(self).__qualname__, _fields(model), space.name, relaxation))
+    cached = functools.partial(compile_cache.cached_jit, static=static,
+                               sources=(type(self), type(model)))
+    self.loss_and_grads = cached(jax.value_and_grad(self._loss, argnums=(0, 1), has_aux=True),
+                                 name="loss_and_grads")
+    self.evaluate = cached(self._loss, name="evaluate")  # (loss, accuracy), no backward pass
     self.update_weights = jax.jit(self._update(self.w_tx))
     self.update_alphas = jax.jit(self._update(self.a_tx))
     self.virtual_step = jax.jit(self._update(weight_optimizer(optim, total_steps, clip=False)))
 
   def init(self, key, image_shape) -> SearchState:
     # One compiled program: run op by op, the optimiser states alone took ~2 s to dispatch.
-    return jax.jit(functools.partial(self._init, image_shape=tuple(image_shape)))(key)
+    state = jax.jit(functools.partial(self._init, image_shape=tuple(image_shape)))(key)
+    # Committed from the start, as the cached gradient's outputs are (see compile_cache), so
+    # that the optimiser updates compile once whichever path produced their inputs.
+    return jax.device_put(state, jax.sharding.SingleDeviceSharding(jax.devices()[0]))
 
   def _init(self, key, image_shape) -> SearchState:
     k_params, k_alphas = jax.random.split(key)
