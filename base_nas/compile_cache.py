@@ -118,6 +118,18 @@ def _write_atomically(path: str, data: bytes) -> None:
     raise
 
 
+def _remove_stale(directory: str) -> None:
+  """Deletes the entries written by other versions of base_nas or of the libraries: they can
+  never be read again, and each edit of the sources would otherwise leave a few MB behind."""
+  current = _library_fingerprint()[:12] + "-"
+  for entry in os.listdir(directory):
+    if entry.endswith(".jaxexport") and not entry.startswith(current):
+      try:
+        os.remove(os.path.join(directory, entry))
+      except OSError:
+        pass  # another process removed it, or it is not ours to remove
+
+
 class _CachedJit:
   def __init__(self, fn: Callable, name: str, static: str, sources: tuple):
     self._jitted = jax.jit(fn)
@@ -142,10 +154,12 @@ class _CachedJit:
     return call(*args)
 
   def _path(self, directory: str, signature: str) -> str:
+    # The file name starts with the code's fingerprint so that entries of older code can be
+    # found and removed (see _remove_stale).
     key = hashlib.sha256("\n".join([
-        self._name, self._static, signature, _config_fingerprint(), _library_fingerprint(),
-        _source_fingerprint(self._sources)]).encode()).hexdigest()[:40]
-    return os.path.join(directory, f"{self._name}-{key}.jaxexport")
+        self._name, self._static, signature, _config_fingerprint(),
+        _source_fingerprint(self._sources)]).encode()).hexdigest()[:32]
+    return os.path.join(directory, f"{_library_fingerprint()[:12]}-{self._name}-{key}.jaxexport")
 
   def _load_or_export(self, directory: str, signature: str, args) -> Callable:
     from jax import export
@@ -165,6 +179,7 @@ class _CachedJit:
         return self._jitted
       try:
         _write_atomically(path, data)
+        _remove_stale(directory)
       except OSError as e:
         warnings.warn(f"{self._name}: cannot write the trace cache ({e})", stacklevel=3)
     # Without explicit output shardings the outputs would carry the exported module's HLO

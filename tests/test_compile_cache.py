@@ -136,3 +136,14 @@ def test_cached_steps_compile_once(trace_cache):
     state, _ = m.step(s, state, batch, batch, jax.random.PRNGKey(i), jnp.float32(tau))
   assert s.loss_and_grads._cache_size() == 1
   assert s.update_weights._cache_size() == 1 and s.update_alphas._cache_size() == 1
+
+
+def test_entries_of_other_code_versions_are_removed(trace_cache, monkeypatch):
+  compile_cache.cached_jit(_counted([]), name="f", static="a")(*_args())
+  (old,) = trace_cache.iterdir()
+  monkeypatch.setattr(compile_cache, "_library_fingerprint", lambda: "edited" + "0" * 58)
+  traces = []
+  compile_cache.cached_jit(_counted(traces), name="f", static="a")(*_args())
+  assert len(traces) == 1  # the sources changed: traced again ...
+  (new,) = trace_cache.iterdir()  # ... and the old entry is gone
+  assert new.name.startswith("edited") and not old.exists()
