@@ -1,7 +1,7 @@
 """On-disk caches that let a repeated or resumed run skip compiling and tracing its programs.
 
 JAX's persistent compilation cache stores XLA executables, but its key is the lowered program, so
-every run still traces and lowers the Python function before it can look the executable up: 7-12 s
+every run still traces and lowers the Python function before it can look the executable up: 7-14 s
 of a warm start for the DARTS supernet's gradient on a 2-core CPU. :func:`cached_jit` also stores
 the lowered program itself (a serialized :mod:`jax.export` artifact), keyed by a name, the
 caller's static configuration, the arguments' tree structure, shapes and dtypes, and a fingerprint
@@ -31,7 +31,7 @@ _PACKAGE_DIR = pathlib.Path(__file__).resolve().parent
 _state: dict[str, Any] = {"dir": None}
 
 
-def enable(path: str | os.PathLike, min_compile_secs: float = 1.0) -> None:
+def enable(path: str | os.PathLike, min_compile_secs: float = 0.5) -> None:
   """Caches executables (JAX's persistent cache) under ``path`` and traced programs under
   ``path/traces``. Executables that compile faster than ``min_compile_secs`` are not stored."""
   path = os.fspath(path)
@@ -182,9 +182,6 @@ class _CachedJit:
         _remove_stale(directory)
       except OSError as e:
         warnings.warn(f"{self._name}: cannot write the trace cache ({e})", stacklevel=3)
-    # Without explicit output shardings the outputs would carry the exported module's HLO
-    # shardings rather than plain single-device ones, and every jitted function they flow into
-    # (optimiser updates, this one next step) would lower and compile again for them.
     return jax.jit(exported.call)
 
   def lower(self, *args):

@@ -111,18 +111,25 @@ class Searcher:
     self.virtual_step = jax.jit(self._update(weight_optimizer(optim, total_steps, clip=False)))
 
   def init(self, key, image_shape) -> SearchState:
-    # One compiled program: run op by op, the optimiser states alone took ~2 s to dispatch.
-    state = jax.jit(functools.partial(self._init, image_shape=tuple(image_shape)))(key)
+    # Two compiled programs rather than op-by-op dispatch (the optimiser states alone took ~2 s
+    # that way). The parameters' host draws keep theirs out of the persistent cache, so the
+    # optimiser states, which took half of one joint program's compile, get their own.
+    params, alphas = jax.jit(functools.partial(self._init_params,
+                                               image_shape=tuple(image_shape)))(key)
+    state = self._init_state(params, alphas)
     # Committed from the start, as the cached gradient's outputs are (see compile_cache), so
     # that the optimiser updates compile once whichever path produced their inputs.
     return jax.device_put(state, jax.sharding.SingleDeviceSharding(jax.devices()[0]))
 
-  def _init(self, key, image_shape) -> SearchState:
+  def _init_params(self, key, image_shape):
     k_params, k_alphas = jax.random.split(key)
     alphas = self.space.init_alphas(k_alphas)
     weights, index = relax_lib.relax("softmax", alphas)
     x = jnp.zeros((2,) + tuple(image_shape), jnp.float32)
-    params = self.model.init(init_lib.init_key(k_params), x, weights, index)
+    return self.model.init(init_lib.init_key(k_params), x, weights, index), alphas
+
+  @functools.partial(jax.jit, static_argnums=0)
+  def _init_state(self, params, alphas) -> SearchState:
     return SearchState(step=jnp.zeros((), jnp.int32), params=params, alphas=alphas,
                        w_opt=self.w_tx.init(params), a_opt=self.a_tx.init(alphas))
 
