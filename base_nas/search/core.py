@@ -109,6 +109,7 @@ class Searcher:
     self.update_weights = jax.jit(self._update(self.w_tx))
     self.update_alphas = jax.jit(self._update(self.a_tx))
     self.virtual_step = jax.jit(self._update(weight_optimizer(optim, total_steps, clip=False)))
+    self._init_state = jax.jit(self._make_state)
 
   def init(self, key, image_shape) -> SearchState:
     # Two compiled programs rather than op-by-op dispatch (the optimiser states alone took ~2 s
@@ -128,8 +129,7 @@ class Searcher:
     x = jnp.zeros((2,) + tuple(image_shape), jnp.float32)
     return self.model.init(init_lib.init_key(k_params), x, weights, index), alphas
 
-  @functools.partial(jax.jit, static_argnums=0)
-  def _init_state(self, params, alphas) -> SearchState:
+  def _make_state(self, params, alphas) -> SearchState:
     return SearchState(step=jnp.zeros((), jnp.int32), params=params, alphas=alphas,
                        w_opt=self.w_tx.init(params), a_opt=self.a_tx.init(alphas))
 
