@@ -21,11 +21,12 @@ import importlib.metadata
 import inspect
 import os
 import pathlib
-import tempfile
 import warnings
 from typing import Any, Callable, Iterable
 
 import jax
+
+from base_nas import runs
 
 _PACKAGE_DIR = pathlib.Path(__file__).resolve().parent
 _state: dict[str, Any] = {"dir": None}
@@ -105,19 +106,6 @@ def _config_fingerprint() -> str:
          f"prec={jax.config.jax_default_matmul_precision}"
 
 
-def _write_atomically(path: str, data: bytes) -> None:
-  os.makedirs(os.path.dirname(path), exist_ok=True)
-  fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".tmp-")
-  try:
-    with os.fdopen(fd, "wb") as f:
-      f.write(data)
-    os.replace(tmp, path)
-  except BaseException:
-    if os.path.exists(tmp):
-      os.remove(tmp)
-    raise
-
-
 def _remove_stale(directory: str) -> None:
   """Deletes the entries written by other versions of base_nas or of the libraries: they can
   never be read again, and each edit of the sources would otherwise leave a few MB behind."""
@@ -178,7 +166,7 @@ class _CachedJit:
                       f"{str(e).splitlines()[0] if str(e) else ''})", stacklevel=3)
         return self._jitted
       try:
-        _write_atomically(path, data)
+        runs.atomic_write(path, data)
         _remove_stale(directory)
       except OSError as e:
         warnings.warn(f"{self._name}: cannot write the trace cache ({e})", stacklevel=3)
