@@ -9,9 +9,10 @@ of the base_nas sources and library versions; a hit deserialises it in milliseco
 runs the Python function. Any change to base_nas's code changes the fingerprint.
 
 Both caches are off until :func:`enable` names a directory (the ``base-nas`` command does, see
-``cli.py``). Programs that cannot be exported (host callbacks, several devices) and unreadable or
-stale entries fall back to an ordinary trace, with a warning for the first two. Cached functions
-are for calling, not differentiating: the stored program has no derivative rules.
+``cli.py``). A program that cannot be exported (host callbacks) falls back to plain ``jax.jit``
+with a warning naming the reason, as do, silently, arguments spread over several devices; an
+unreadable entry is traced again and rewritten. Cached functions are for calling, not
+differentiating: the stored program has no derivative rules.
 """
 from __future__ import annotations
 
