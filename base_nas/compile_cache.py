@@ -80,25 +80,21 @@ def _source_fingerprint(objects: Iterable[Any]) -> str:
   return h.hexdigest()
 
 
-def _signature(args) -> tuple[str, bool]:
-  """The arguments' tree structure, shapes and dtypes, and whether they all sit on one device."""
+def _signature(args) -> tuple[str, jax.sharding.Sharding | None]:
+  """The arguments' tree structure, shapes and dtypes, and the one device they sit on (None
+  when they span several), in one pass over the leaves."""
   leaves, tree = jax.tree.flatten(args)
-  parts, one_device = [str(tree)], True
+  parts, devices = [str(tree)], set()
   for leaf in leaves:
     aval = jax.typeof(leaf)
     parts.append(str(aval) + ("w" if getattr(aval, "weak_type", False) else ""))
     sharding = getattr(leaf, "sharding", None)
-    if sharding is not None and len(sharding.device_set) > 1:
-      one_device = False
-  return "|".join(parts), one_device
-
-
-def _device_sharding(args) -> jax.sharding.Sharding:
-  for leaf in jax.tree.leaves(args):
-    sharding = getattr(leaf, "sharding", None)
     if sharding is not None:
-      return jax.sharding.SingleDeviceSharding(next(iter(sharding.device_set)))
-  return jax.sharding.SingleDeviceSharding(jax.devices()[0])
+      devices |= sharding.device_set
+  if len(devices) > 1:
+    return "|".join(parts), None
+  device = next(iter(devices)) if devices else jax.devices()[0]
+  return "|".join(parts), jax.sharding.SingleDeviceSharding(device)
 
 
 def _config_fingerprint() -> str:
@@ -130,16 +126,16 @@ class _CachedJit:
     directory = _state["dir"]
     if directory is None:
       return self._jitted(*args)
-    signature, one_device = _signature(args)
+    signature, device = _signature(args)
     call = self._calls.get(signature)
     if call is None:
       call = self._calls[signature] = (self._load_or_export(directory, signature, args)
-                                       if one_device else self._jitted)
+                                       if device is not None else self._jitted)
     if call is not self._jitted:
       # The exported program's outputs are committed to their device; committing its inputs
       # too keeps every call, including the next step's on those outputs, on one compiled
       # program (jit specialises on committedness).
-      args = jax.device_put(args, _device_sharding(args))
+      args = jax.device_put(args, device)
     return call(*args)
 
   def _path(self, directory: str, signature: str) -> str:
