@@ -116,8 +116,10 @@ def _remove_stale(directory: str) -> None:
 
 
 class _CachedJit:
-  def __init__(self, fn: Callable, name: str, static: str, sources: tuple):
-    self._jitted = jax.jit(fn)
+  def __init__(self, fn: Callable, name: str, static: str, sources: tuple,
+               compiler_options: dict[str, Any] | None):
+    self._options = compiler_options
+    self._jitted = jax.jit(fn, compiler_options=compiler_options)
     self._name, self._static, self._sources = name, static, sources
     self._calls: dict[str, Callable] = {}
     functools.update_wrapper(self, fn)
@@ -167,7 +169,7 @@ class _CachedJit:
         _remove_stale(directory)
       except OSError as e:
         warnings.warn(f"{self._name}: cannot write the trace cache ({e})", stacklevel=3)
-    return jax.jit(exported.call)
+    return jax.jit(exported.call, compiler_options=self._options)
 
   def lower(self, *args):
     """Lowers without the trace cache (inspection, benchmarks)."""
@@ -179,7 +181,8 @@ class _CachedJit:
         c._cache_size() for c in self._calls.values() if c is not self._jitted)
 
 
-def cached_jit(fn: Callable, *, name: str, static: str, sources: Iterable[Any] = ()) -> Callable:
+def cached_jit(fn: Callable, *, name: str, static: str, sources: Iterable[Any] = (),
+               compiler_options: dict[str, Any] | None = None) -> Callable:
   """``jax.jit(fn)`` that, once :func:`enable` was called, keeps its traced programs on disk.
 
   Args:
@@ -189,5 +192,7 @@ def cached_jit(fn: Callable, *, name: str, static: str, sources: Iterable[Any] =
       names): two functions with equal ``name`` and ``static`` must trace identically given the
       same base_nas sources.
     sources: classes or functions defined outside base_nas whose source files ``fn`` depends on.
+    compiler_options: XLA options to compile with, as ``jax.jit``'s (not part of the trace key:
+      they change the executable, not the traced program).
   """
-  return _CachedJit(fn, name, static, tuple(sources))
+  return _CachedJit(fn, name, static, tuple(sources), compiler_options)

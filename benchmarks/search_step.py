@@ -3,6 +3,7 @@
   python benchmarks/search_step.py              # every case below, each in fresh processes
   python benchmarks/search_step.py --cases small-darts,darts --steps 10
   python benchmarks/search_step.py --case small-darts   # one process, prints JSON
+  python benchmarks/search_step.py --cases small-darts --xla-defaults   # XLA's default CPU emitters
 
 For each case: the time from process start to the end of the first step with an empty cache
 ("cold": everything is traced and compiled) and, in a second process, with the cache the first
@@ -14,7 +15,9 @@ to the host).
 
 The step is one full search step of the method: first-order DARTS and GDAS take one architecture
 step on a validation batch plus one weight step on a training batch; second-order DARTS adds the
-virtual step and the finite-difference Hessian-vector product. Figures: docs/benchmarks.md.
+virtual step and the finite-difference Hessian-vector product. ``--xla-defaults`` compiles the
+supernet with XLA's default options instead of ``base_nas.nn.supernet.compiler_options()`` (on
+CPU, the older fusion emitters), to measure what those options buy. Figures: docs/benchmarks.md.
 Reference (PyTorch DARTS, first order, this 2-core CPU): 6.86 s/step at C=16, 8 cells, batch 16,
 32x32 (2.9 GiB); 1.60 s at C=8, 5 cells, batch 32, 16x16 (0.75 GiB).
 """
@@ -22,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -96,7 +100,11 @@ def main():
   p.add_argument("--cases", default=",".join(CASES), help="comma-separated cases to run")
   p.add_argument("--remat", type=int, default=1, help="recompute edge intermediates (1) or not (0)")
   p.add_argument("--cache-dir", help="compilation and trace cache to use (--case only)")
+  p.add_argument("--xla-defaults", action="store_true",
+                 help="compile with XLA's default options (sets BASE_NAS_XLA_DEFAULTS=1)")
   args = p.parse_args()
+  if args.xla_defaults:
+    os.environ["BASE_NAS_XLA_DEFAULTS"] = "1"  # read by this process and inherited by the cases
   if args.case:
     print(json.dumps(run_case(args.case, args.steps, bool(args.remat), args.cache_dir)))
     return

@@ -32,6 +32,9 @@ def test_depthwise_broadcasts_over_edges():
   w = jax.random.normal(jax.random.PRNGKey(1), (4, 3, 3, 3))
   out, (gx, gw) = _vjp(lambda x, w: ops.depthwise_conv(x, w, impl="slices"), x, w)
   assert out.shape == (4, 2, 6, 6, 3) and gx.shape == x.shape and gw.shape == w.shape
+  _, (gx_plain, gw_plain) = _vjp(lambda x, w: ops.depthwise_conv(x, w, impl="lax"), x, w)
+  np.testing.assert_allclose(gx, gx_plain, rtol=1e-4, atol=1e-4)
+  np.testing.assert_allclose(gw, gw_plain, rtol=1e-4, atol=1e-4)
   for e in range(4):
     np.testing.assert_allclose(out[e], ops.depthwise_conv(x, w[e], impl="lax"), atol=1e-4)
 

@@ -6,6 +6,7 @@ import pytest
 
 from base_nas import relax
 from base_nas.nn import candidates
+from base_nas.nn import supernet
 from base_nas.nn.supernet import Supernet, run_edges
 
 DARTS_SHAPES = {"normal": (14, 8), "reduce": (14, 8)}
@@ -135,9 +136,19 @@ def test_scanned_edges_equal_a_plain_loop_in_value_and_gradient(from_inputs, str
     return jnp.sum(jnp.sin(nodes))
 
   args = (params, weights, nodes, inputs)
-  got, want = (jax.jit(jax.value_and_grad(f, argnums=(0, 1, 2, 3)))(*args) for f in (fast, plain))
+  # The scan compiles as the searchers compile it; the loop with XLA's defaults.
+  got, want = (jax.jit(jax.value_and_grad(f, argnums=(0, 1, 2, 3)), compiler_options=o)(*args)
+               for f, o in ((fast, supernet.compiler_options()), (plain, None)))
   for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(want)):
     np.testing.assert_allclose(a, b, rtol=2e-4, atol=2e-5)
   grads = got[1]
   assert float(jnp.abs(grads[3 if from_inputs else 2]).max()) > 0  # the input gradient flows
   assert float(jnp.abs(grads[1]).max()) > 0
+
+
+def test_compiler_options_pick_the_older_cpu_fusion_emitters(monkeypatch):
+  options = supernet.compiler_options.__wrapped__
+  if jax.default_backend() == "cpu":
+    assert options() == {"xla_cpu_use_fusion_emitters": False}
+  monkeypatch.setenv("BASE_NAS_XLA_DEFAULTS", "1")
+  assert options() == {}
