@@ -99,11 +99,12 @@ def test_sums_is_one_reduction_of_many_terms():
   assert hlo.count("stablehlo.reduce") == 1
 
 
-@pytest.mark.parametrize("shape,stride,padding", [((2, 8, 8, 4), 1, None), ((2, 8, 8, 4), 2, None),
-                                                  ((2, 9, 7, 3), 2, 0), ((2, 6, 6, 5), 1, 0)])
-def test_cpu_conv_gradient_equals_xlas(shape, stride, padding):
+@pytest.mark.parametrize("shape,stride,padding,kernel", [
+    ((2, 8, 8, 4), 1, None, 3), ((2, 8, 8, 4), 2, None, 3), ((2, 9, 7, 3), 2, 0, 3),
+    ((2, 6, 6, 5), 1, 0, 3), ((2, 6, 6, 5), 1, None, 1), ((2, 6, 6, 5), 2, None, 1)])
+def test_cpu_conv_gradient_equals_xlas(shape, stride, padding, kernel):
   x = jax.random.normal(jax.random.PRNGKey(0), shape)
-  w = 0.3 * jax.random.normal(jax.random.PRNGKey(1), (3, 3, shape[-1], 6))
+  w = 0.3 * jax.random.normal(jax.random.PRNGKey(1), (kernel, kernel, shape[-1], 6))
   fast = _vjp(lambda x, w: ops.conv(x, w, stride, padding, impl="slices"), x, w)
   ref = _vjp(lambda x, w: ops.conv(x, w, stride, padding, impl="lax"), x, w)
   np.testing.assert_allclose(fast[0], ref[0], atol=1e-5)

@@ -169,8 +169,13 @@ def pointwise_conv(x, w):
 def conv(x, w, stride: int = 1, padding: int | None = None, impl: str | None = None):
   """Dense convolution (stems, NAS-Bench-201's 3x3 op). x: [B, H, W, Cin]; w: [k, k, Cin, Cout]."""
   pad = (w.shape[0] - 1) // 2 if padding is None else padding
-  if _resolve(impl) == "slices" and w.shape[0] > 1:
-    return _conv_cpu(x, w, stride, pad)
+  if _resolve(impl) == "slices":
+    if w.shape[0] > 1:
+      return _conv_cpu(x, w, stride, pad)
+    if stride == 1 and pad == 0:
+      # XLA:CPU takes a 1x1 convolution's filter gradient as a convolution with a window the
+      # size of the image, ~25x slower than the matmul (the DARTS cells' preprocessing convs).
+      return pointwise_conv(x, w[0, 0])
   return _conv_lax(x, w, stride, pad)
 
 
