@@ -30,21 +30,24 @@ from base_nas.spaces.nb201 import NB201_EDGES
 
 
 @functools.cache
-def compiler_options() -> dict[str, bool]:
-  """XLA options under which programs that run the supernet are fastest on the default backend.
+def compiler_options(hard: bool = False) -> dict[str, bool]:
+  """XLA options under which the supernet's programs run fastest on the default backend.
 
   On CPU, XLA's newer fusion emitters (the default since jaxlib 0.5) reload a dynamic slice's
   start index inside the innermost loop of every fused kernel that reads the slice, and LLVM then
   leaves the kernel scalar. The scan over edges reads each edge's parameters, input and residuals
-  by dynamic slices, so nearly every large kernel of the supernet ran scalar; the older emitters
-  compute the index once per kernel and the kernels vectorise. On the 2-core CPU the DARTS
-  supernet's gradient took 0.41 s with the newer emitters and 0.27 s with the older ones at
-  C=8 with 5 cells, 2.4 and 1.7 s at C=16 with 8 cells, and compiled no slower. The final
-  networks (no scan) gain nothing from it and keep XLA's defaults. Empty on other backends,
-  where this jaxlib does not know the option, and when the environment sets
-  ``BASE_NAS_XLA_DEFAULTS=1`` (to compare, or should a later jaxlib reverse the finding).
+  by dynamic slices, so with every op weighted (``hard=False``: DARTS, SNAS) nearly every large
+  kernel ran scalar; the older emitters compute the index once per kernel and the kernels
+  vectorise. Back to back on the 2-core CPU, a first-order DARTS step took 0.69 s with XLA's
+  defaults and 0.44-0.50 s with the older emitters at C=8 with 5 cells, 4.2 and 2.9-3.4 s at C=16
+  with 8 cells (``benchmarks/search_step.py`` with and without ``--xla-defaults``). With
+  ``hard=True`` (GDAS) each edge's op runs inside a conditional whose kernels read no dynamic
+  slice: the older emitters made its step no faster and its compile 5-15 s slower, so it keeps
+  XLA's defaults, as do the final networks. Empty on other backends, where this jaxlib does not
+  know the option, and when the environment sets ``BASE_NAS_XLA_DEFAULTS=1``.
   """
-  if jax.default_backend() != "cpu" or os.environ.get("BASE_NAS_XLA_DEFAULTS", "") not in ("", "0"):
+  if (hard or jax.default_backend() != "cpu"
+      or os.environ.get("BASE_NAS_XLA_DEFAULTS", "") not in ("", "0")):
     return {}
   options = {"xla_cpu_use_fusion_emitters": False}
   try:

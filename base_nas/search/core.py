@@ -104,7 +104,7 @@ class Searcher:
     static = repr((type(self).__qualname__, _fields(model), space.name, relaxation))
     cached = functools.partial(compile_cache.cached_jit, static=static,
                                sources=(type(self), type(model)),
-                               compiler_options=supernet_lib.compiler_options())
+                               compiler_options=supernet_lib.compiler_options(model.hard))
     self.loss_and_grads = cached(jax.value_and_grad(self._loss, argnums=(0, 1), has_aux=True),
                                  name="loss_and_grads")
     self.evaluate = cached(self._loss, name="evaluate")  # (loss, accuracy), no backward pass
