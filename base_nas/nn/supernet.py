@@ -33,12 +33,12 @@ from base_nas.spaces.nb201 import NB201_EDGES
 def compiler_options(hard: bool = False) -> dict[str, bool]:
   """XLA options under which the supernet's programs run fastest on the default backend.
 
-  On CPU, XLA's newer fusion emitters (the default since jaxlib 0.5) reload a dynamic slice's
+  On CPU, XLA's newer fusion emitters (the default in jaxlib 0.10) reload a dynamic slice's
   start index inside the innermost loop of every fused kernel that reads the slice, and LLVM then
   leaves the kernel scalar. The scan over edges reads each edge's parameters, input and residuals
   by dynamic slices, so with every op weighted (``hard=False``: DARTS, SNAS) nearly every large
   kernel ran scalar; the older emitters compute the index once per kernel and the kernels
-  vectorise. Back to back on the 2-core CPU, a first-order DARTS step took 0.69 s with XLA's
+  vectorise. Within an hour on the 2-core CPU, a first-order DARTS step took 0.69 s with XLA's
   defaults and 0.44-0.50 s with the older emitters at C=8 with 5 cells, 4.2 and 2.9-3.4 s at C=16
   with 8 cells (``benchmarks/search_step.py`` with and without ``--xla-defaults``). With
   ``hard=True`` (GDAS) each edge's op runs inside a conditional whose kernels read no dynamic
