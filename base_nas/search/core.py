@@ -21,8 +21,7 @@ import optax
 from base_nas import compile_cache
 from base_nas import relax as relax_lib
 from base_nas.nn import init as init_lib
-from base_nas.nn import supernet as supernet_lib
-from base_nas.nn.supernet import Supernet
+from base_nas.nn.supernet import Supernet, compiler_options
 
 
 @flax.struct.dataclass
@@ -104,7 +103,7 @@ class Searcher:
     static = repr((type(self).__qualname__, _fields(model), space.name, relaxation))
     cached = functools.partial(compile_cache.cached_jit, static=static,
                                sources=(type(self), type(model)),
-                               compiler_options=supernet_lib.compiler_options(model.hard))
+                               compiler_options=compiler_options(model.hard))
     self.loss_and_grads = cached(jax.value_and_grad(self._loss, argnums=(0, 1), has_aux=True),
                                  name="loss_and_grads")
     self.evaluate = cached(self._loss, name="evaluate")  # (loss, accuracy), no backward pass
