@@ -43,7 +43,9 @@ def _taps(x, kernel, stride, dilation, pad_value=0.0, channels_last=True):
   """Yields ((i, j), view) for every tap of a 'same'-padded kernel x kernel window.
 
   Spatial axes are (-3, -2) of [..., H, W, C], or (-2, -1) of [..., C, B, H, W] when not
-  ``channels_last``.
+  ``channels_last``. The views are ``lax.slice``s: NumPy-style indexing was about a quarter of
+  the time JAX spent tracing the DARTS supernet's gradient (C=16, 8 cells: 5.5 s, now 4.6 s),
+  and it lowers to the same slices.
   """
   lead = x.ndim - (3 if channels_last else 2)
   h, w = x.shape[lead], x.shape[lead + 1]
@@ -52,12 +54,24 @@ def _taps(x, kernel, stride, dilation, pad_value=0.0, channels_last=True):
   widths = [(0, 0)] * x.ndim
   widths[lead] = widths[lead + 1] = (pad, pad)
   xp = jnp.pad(x, widths, constant_values=pad_value)
+  strides = [1] * x.ndim
+  strides[lead] = strides[lead + 1] = stride
   for i in range(kernel):
     for j in range(kernel):
-      r0, c0 = i * dilation, j * dilation
-      window = (slice(r0, r0 + (ho - 1) * stride + 1, stride),
-                slice(c0, c0 + (wo - 1) * stride + 1, stride))
-      yield (i, j), xp[(Ellipsis,) + window + ((slice(None),) if channels_last else ())]
+      start, limit = [0] * x.ndim, list(xp.shape)
+      start[lead], start[lead + 1] = i * dilation, j * dilation
+      limit[lead] = start[lead] + (ho - 1) * stride + 1
+      limit[lead + 1] = start[lead + 1] + (wo - 1) * stride + 1
+      yield (i, j), lax.slice(xp, start, limit, strides)
+
+
+def _tap_weights(w):
+  """The k*k taps of depthwise weights [..., k, k, C], each shaped [..., 1, 1, 1, C] to scale a
+  [..., B, H, W, C] view (in ``_taps``' order)."""
+  k, c = w.shape[-2], w.shape[-1]
+  flat = jnp.moveaxis(w.reshape(w.shape[:-3] + (k * k, c)), -2, 0)
+  flat = flat.reshape((k * k,) + w.shape[:-3] + (1, 1, 1, c))
+  return [lax.index_in_dim(flat, t, keepdims=False) for t in range(k * k)]
 
 
 def depthwise_conv(x, w, stride: int = 1, dilation: int = 1, impl: str | None = None):
@@ -114,8 +128,8 @@ def sums(terms, axes):
 
 def _depthwise_forward(x, w, stride, dilation):
   out = None
-  for (i, j), view in _taps(x, w.shape[-2], stride, dilation):
-    term = view * w[..., i, j, None, None, None, :]
+  for (_, view), wt in zip(_taps(x, w.shape[-2], stride, dilation), _tap_weights(w)):
+    term = view * wt
     out = term if out is None else out + term
   return out
 

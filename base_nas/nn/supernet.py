@@ -131,7 +131,10 @@ def run_edges(cands: cands_lib.Candidates, params, weights, index, src, dst, nod
   """
   src = jnp.asarray(src, jnp.int32) - (0 if inputs is not None else src_offset)
   dst = jnp.asarray(dst, jnp.int32) - dst_offset
-  op = cands.chosen if hard else (lambda p, x, w, i: cands.mixed(p, x, w))
+  # Jitted, the op is traced once per scan rather than again by each of the custom_vjp's
+  # primal, forward and backward traces: tracing the DARTS supernet's gradient took about 1 s
+  # less (4.6 -> 3.5 s at C=16 with 8 cells; 4.0 -> 2.4-2.8 s at C=8 with 5 cells).
+  op = jax.jit(cands.chosen if hard else (lambda p, x, w, i: cands.mixed(p, x, w)))
   update = _edge_update(op, remat, from_inputs=inputs is not None)
   # A placeholder keeps one signature; edges between nodes never read it.
   srcs = inputs if inputs is not None else jnp.zeros((), nodes.dtype)
