@@ -71,6 +71,20 @@ def test_hard_relaxation_evaluates_only_the_chosen_op():
   assert sorted(calls) == sorted(base.names[1:])  # every op but 'none'
 
 
+@pytest.mark.parametrize("stride", [1, 2])
+def test_chosen_vjp_equals_autodiff_of_the_chosen_op(stride):
+  cands = candidates.darts_candidates(4, stride)
+  params = cands.init_edge(jax.random.PRNGKey(0))
+  x = jax.random.normal(jax.random.PRNGKey(1), (2, 8, 8, 4))
+  w = jax.nn.softmax(jax.random.normal(jax.random.PRNGKey(2), (8,)))
+  for index in range(8):
+    y, vjp = jax.vjp(lambda p, x, w: cands.chosen(p, x, w, index), params, x, w)
+    g = jax.random.normal(jax.random.PRNGKey(3 + index), y.shape)
+    got = jax.jit(cands.chosen_vjp)(params, x, w, index, g)
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5),
+                 got, vjp(g))
+
+
 def test_darts_search_network_has_the_reference_parameter_count():
   # DARTS' model_search.Network(C=16, num_classes=10, layers=8) reports 1.930618 M parameters.
   net = Supernet("darts", 10, channels=16, layers=8)

@@ -49,16 +49,33 @@ class Candidates:
       out = term if out is None else out + term
     return out
 
+  def branch(self, k: int) -> Callable:
+    """``(params, x, weights) -> weights[k] * op_k(x) + sum_{j != k} weights[j]``: op ``k`` as
+    :meth:`chosen` evaluates it."""
+    fn = self.fns[k]
+    return lambda p, x, w: w[k] * fn(p, x) + (jnp.sum(w) - w[k])
+
   def chosen(self, params, x, weights, index):
     """Evaluates only op ``index`` (GDAS): ``weights[index] * op(x) + sum_{k != index} weights[k]``.
 
     ``weights`` is a straight-through one-hot, so the extra terms are zero in value; as in GDAS
     they pass a gradient to the unchosen ops' probabilities.
     """
-    branches = [lambda p, a, fn=fn: fn(p, a) for fn in self.fns]
-    y = jax.lax.switch(index, branches, params, x)
-    rest = jnp.sum(weights) - weights[index]
-    return weights[index] * y + rest
+    branches = [self.branch(k) for k in range(len(self.fns))]
+    return jax.lax.switch(index, branches, params, x, weights)
+
+  def chosen_vjp(self, params, x, weights, index, g):
+    """The gradients of :meth:`chosen` with respect to ``(params, x, weights)`` given the
+    output's, each op's forward and backward pass in one branch of a switch.
+
+    The vjp of :meth:`chosen` itself is a switch whose every branch returns the residuals of all
+    eight ops, zeros but for its own, which XLA:CPU writes and copies on every call. Without
+    them GDAS's gradient took 48.4 ms instead of 51.6 at C=8 with 5 cells and 276 instead of 285
+    at C=16 with 8 cells (alternating calls in one process).
+    """
+    branches = [lambda p, x, w, g, f=self.branch(k): jax.vjp(f, p, x, w)[1](g)
+                for k in range(len(self.fns))]
+    return jax.lax.switch(index, branches, params, x, weights, g)
 
 
 # --- DARTS space -----------------------------------------------------------------------------------

@@ -69,7 +69,7 @@ def _slot(buf, k):
   return lax.dynamic_index_in_dim(buf, k, keepdims=False)
 
 
-def _edge_update(op, remat: bool, from_inputs: bool, isolate: bool):
+def _edge_update(op, remat: bool, from_inputs: bool, isolate: bool, op_vjp=None):
   """``buf[d] += op(p, src[s], w, i)`` on the scan carry ``(buf, inputs)``, differentiable, with a
   backward pass that touches only slots ``s`` and ``d``.
 
@@ -81,7 +81,8 @@ def _edge_update(op, remat: bool, from_inputs: bool, isolate: bool):
   its gradient is carried too rather than summed over the scan. With ``remat`` the residuals are
   the edge's input and parameters and the op's forward pass is recomputed in the backward pass;
   otherwise the op's own residuals are kept. With ``isolate`` the op's backward pass runs as its
-  own computation (see ``_isolated``).
+  own computation (see ``_isolated``). ``op_vjp(p, x, w, i, g)``, when given, replaces autodiff
+  of ``op`` in the recomputed backward pass.
   """
   def forward(carry, p, w, i, s, d):
     buf, inputs = carry
@@ -98,7 +99,10 @@ def _edge_update(op, remat: bool, from_inputs: bool, isolate: bool):
     g_y = _slot(g_buf, d)
     if remat:
       x, p, w, i = res
-      grads = lambda: jax.vjp(lambda p, x, w: op(p, x, w, i), p, x, w)[1](g_y)
+      if op_vjp is not None:
+        grads = lambda: op_vjp(p, x, w, i, g_y)
+      else:
+        grads = lambda: jax.vjp(lambda p, x, w: op(p, x, w, i), p, x, w)[1](g_y)
     else:
       grads = lambda: res(g_y)
     g_p, g_x, g_w = _isolated(grads, s >= 0) if isolate else grads()
@@ -155,7 +159,8 @@ def run_edges(cands: cands_lib.Candidates, params, weights, index, src, dst, nod
   # GDAS's op already runs inside a conditional (one branch per candidate). On GPUs XLA reads a
   # conditional's predicate back to the host, and fuses differently.
   isolate = not hard and jax.default_backend() == "cpu"
-  update = _edge_update(op, remat, from_inputs=inputs is not None, isolate=isolate)
+  op_vjp = jax.jit(cands.chosen_vjp) if hard else None
+  update = _edge_update(op, remat, from_inputs=inputs is not None, isolate=isolate, op_vjp=op_vjp)
   # A placeholder keeps one signature; edges between nodes never read it.
   srcs = inputs if inputs is not None else jnp.zeros((), nodes.dtype)
 
