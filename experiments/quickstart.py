@@ -4,10 +4,11 @@ No download, no GPU: a small supernet (C=8, 5 cells) for 3 epochs on a 2-core CP
 
   base-nas search experiments/quickstart.py
 
-Expected (measured on 2 CPU cores, 2026-12-04): 96 s in the loop, 2.5 min wall with a fresh
-venv install (pip's download cache warm), ~30 s of the loop tracing and compiling; a repeat in a
+Expected (measured on 2 CPU cores, 2026-12-04): 64-96 s in the loop, 1.8-2.5 min wall with a
+fresh venv install (pip's download cache warm; three runs), ~22 s of the loop tracing and
+compiling; a repeat in a
 new work directory loads the traced and compiled programs from ~/.cache/base-nas/jax and takes
-66 s in the loop. Ends with a DARTS genotype,
+42 s in the loop (latest code; 66 s earlier the same day). Ends with a DARTS genotype,
 runs/quickstart/{genotype.json, arch_weights.png, cell.png, metrics.jsonl} and a supernet
 validation accuracy of 95.6% after 3 epochs.
 """
