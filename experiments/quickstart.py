@@ -6,11 +6,10 @@ No download, no GPU: a small supernet (C=8, 5 cells) for 3 epochs on a 2-core CP
 
 Expected (measured on 2 CPU cores, 2026-12-04): 64-96 s in the loop, 1.8-2.5 min wall with a
 fresh venv install (pip's download cache warm; three runs), ~22 s of the loop tracing and
-compiling; a repeat in a
-new work directory loads the traced and compiled programs from ~/.cache/base-nas/jax and takes
-42 s in the loop (latest code; 66 s earlier the same day). Ends with a DARTS genotype,
-runs/quickstart/{genotype.json, arch_weights.png, cell.png, metrics.jsonl} and a supernet
-validation accuracy of 95.6% after 3 epochs.
+compiling; a repeat in a new work directory loads the traced and compiled programs from
+~/.cache/base-nas/jax and takes 42 s in the loop (latest code; 66 s earlier the same day). Ends
+with a DARTS genotype, runs/quickstart/{genotype.json, arch_weights.png, cell.png,
+metrics.jsonl} and a supernet validation accuracy of 95.6% after 3 epochs.
 """
 from base_nas.configs import search_config
 
