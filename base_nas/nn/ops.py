@@ -68,10 +68,9 @@ def _taps(x, kernel, stride, dilation, pad_value=0.0, channels_last=True):
 def _tap_weights(w):
   """The k*k taps of depthwise weights [..., k, k, C], each shaped [..., 1, 1, 1, C] to scale a
   [..., B, H, W, C] view (in ``_taps``' order)."""
-  k, c = w.shape[-2], w.shape[-1]
-  flat = jnp.moveaxis(w.reshape(w.shape[:-3] + (k * k, c)), -2, 0)
-  flat = flat.reshape((k * k,) + w.shape[:-3] + (1, 1, 1, c))
-  return [lax.index_in_dim(flat, t, keepdims=False) for t in range(k * k)]
+  k, lead = w.shape[-2], w.shape[:-3]
+  flat = w.reshape(lead + (k * k, 1, 1, 1, w.shape[-1]))
+  return [lax.index_in_dim(flat, t, axis=len(lead), keepdims=False) for t in range(k * k)]
 
 
 def depthwise_conv(x, w, stride: int = 1, dilation: int = 1, impl: str | None = None):
