@@ -1,7 +1,9 @@
 """The ``base-nas`` command: thin calls into the library.
 
-  base-nas search EXPERIMENT.py [field=value ...] [--workdir DIR]
-  base-nas train  EXPERIMENT.py [field=value ...] [--workdir DIR]
+  base-nas search     EXPERIMENT.py [field=value ...] [--workdir DIR]
+  base-nas train      EXPERIMENT.py [field=value ...] [--workdir DIR]
+  base-nas meta-train EXPERIMENT.py [field=value ...] [--workdir DIR]
+  base-nas adapt      EXPERIMENT.py prior=PATH [data.spec=SPEC ...] [--workdir DIR]
 
 Problems with the input (a missing file, an unknown field or dataset, a checkpoint from another
 config, a diverging loss) end with one ``error: ...`` line and exit status 2.
@@ -17,10 +19,15 @@ from base_nas.errors import UserError
 
 def _parser() -> argparse.ArgumentParser:
   p = argparse.ArgumentParser(prog="base-nas", description="Transferable neural architecture "
-                              "search: single-task baselines, final training.")
+                              "search: BASE meta-training and adaptation, single-task "
+                              "baselines, final training.")
   sub = p.add_subparsers(dest="command", required=True)
   for name, help_ in (("search", "search a cell with DARTS, GDAS or SNAS on one dataset"),
-                      ("train", "train a genotype from scratch and test it")):
+                      ("train", "train a genotype from scratch and test it"),
+                      ("meta-train", "meta-train a BASE prior over many tasks (many devices, "
+                                     "many hosts)"),
+                      ("adapt", "adapt a BASE prior to a new dataset: a posterior over cells "
+                                "and adapted weights")):
     c = sub.add_parser(name, help=help_)
     c.add_argument("config", help="experiment config file (see experiments/)")
     c.add_argument("overrides", nargs="*", metavar="field=value",
@@ -55,7 +62,17 @@ def main(argv=None) -> int:
   try:
     cfg, workdir = _load(args)
     _enable_compilation_cache()
-    if args.command == "search":
+    if args.command == "meta-train":
+      from base_nas.meta import parallel
+      from base_nas.meta.train import print_summary, run_meta_train
+      parallel.initialize_distributed()
+      summary = run_meta_train(cfg, workdir, progress=cfg.run.progress)
+      if summary and parallel.jax.process_index() == 0:
+        print_summary(summary)
+    elif args.command == "adapt":
+      from base_nas.meta.adapt import print_summary, run_adapt
+      print_summary(run_adapt(cfg, workdir, progress=cfg.run.progress))
+    elif args.command == "search":
       from base_nas.search.loop import print_summary, run_search
       print_summary(run_search(cfg, workdir, progress=cfg.run.progress))
     else:

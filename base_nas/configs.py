@@ -63,6 +63,52 @@ TRAIN = dict(
 )
 
 
+META = dict(
+    seed=0,
+    space="nb201",
+    # The task source: its classes minus the held-out ones (a count, or a fraction in (0, 1)).
+    data=dict(spec="builtin:synthetic", data_dir=None, split="train", held_out=0),
+    tasks=dict(way=10, shots=5, queries=5, image_sizes=[16]),  # paper: 32, 64 and 224 px
+    model=dict(channels=8, layers=1, stem_multiplier=3, remat=True),
+    meta=dict(
+        epochs=10, steps_per_epoch=20,  # meta-steps = epochs x steps_per_epoch
+        tasks_per_step=4,
+        devices=0,               # devices per process (0: all local devices)
+        relaxation="gumbel",     # gumbel: soft Concrete samples; hard: straight-through (GDAS)
+        # The inner loop (each task's posterior): K SGD steps from theta.
+        inner_steps=2, inner_lr_weights=0.1, inner_lr_alphas=1.0, learn_step_sizes=True,
+        beta=0.01,               # KL(Cat(alpha_t) || Cat(alpha_0)) weight, summed over edges
+        weight_prior=1e-4,       # lambda in lambda/2 ||w_t - w_0||^2
+        tau=1.0,                 # Concrete temperature
+        order="first",           # exact | fd (finite-difference HVPs) | first
+        fd_radius=0.01,
+        # The meta-optimiser: Adam per part of theta.
+        lr_weights=1e-3, lr_alphas=3e-3, lr_step_sizes=1e-3, grad_clip=5.0,
+        task_loop="map",         # map: one task after another per device; vmap: batched
+        eval_tasks=0,            # held-out-class tasks evaluated after each epoch (0: none)
+        init=None),              # a prior to start from (fine-tuning on a new task source)
+    run=RUN,
+)
+
+ADAPT = dict(
+    seed=0,
+    prior=None,            # the prior directory `base-nas meta-train` wrote (required)
+    space=None,            # None: the prior's; set, it must be the prior's
+    model=dict(channels=None, layers=None),  # likewise
+    data=dict(spec="builtin:digits", data_dir=None, image_size=16, limit=0,
+              val_fraction=0.2,   # of the train split, for the accuracy curve during adaptation
+              test_split="test"), # scored at the end; the held-out part if there is none
+    adapt=dict(
+        steps=100, batch_size=32, lr_scale=1.0,  # inner step sizes of the prior, times this
+        augment=False,
+        head="zero",       # zero: a fresh classifier head (any class count); prior: keep it
+        eval_every=10, eval_batches=4,
+        samples=4,         # Concrete samples averaged by the posterior predictive
+        top_k=5),
+    run=RUN,
+)
+
+
 # NAS-Bench-201 networks: C=16, 5 cells per stage (search and training alike).
 NB201_MODEL = dict(channels=16, layers=5)
 
@@ -70,6 +116,14 @@ NB201_MODEL = dict(channels=16, layers=5)
 def search_config(**changes: Any) -> dict:
   base = _merge(SEARCH, {"model": NB201_MODEL}) if changes.get("space") == "nb201" else SEARCH
   return _merge(base, changes)
+
+
+def meta_config(**changes: Any) -> dict:
+  return _merge(META, changes)
+
+
+def adapt_config(**changes: Any) -> dict:
+  return _merge(ADAPT, changes)
 
 
 def train_config(**changes: Any) -> dict:

@@ -1,0 +1,109 @@
+"""Prior files: a meta-learned theta on disk, with what it was learned for.
+
+A prior is a directory::
+
+  prior.json   format, base-nas version, search space, model config, task shape and source,
+               meta-training classes, meta-step count
+  theta/       the orbax checkpoint of theta = {alphas, params[, log_lr]}
+
+It is written in a temporary directory beside its destination and renamed into place, so a kill
+never leaves half a prior, and an older prior at the same path is replaced only once the new one
+is complete.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from typing import Any, Mapping
+
+import numpy as np
+
+import base_nas
+from base_nas.errors import ConfigError
+from base_nas.runs import atomic_write, dumps
+
+FORMAT = "base-nas-prior"
+# The model fields a prior's weights depend on.
+MODEL_FIELDS = ("channels", "layers", "stem_multiplier")
+
+
+def save_prior(path: str, theta: Any, record: Mapping[str, Any]) -> str:
+  """Writes ``theta`` (host or device arrays, unreplicated) and ``record`` as a prior at
+  ``path``; returns ``path``."""
+  import orbax.checkpoint as ocp
+  path = os.path.abspath(path)
+  parent = os.path.dirname(path)
+  os.makedirs(parent, exist_ok=True)
+  tmp = tempfile.mkdtemp(prefix=f".{os.path.basename(path)}.", dir=parent)
+  try:
+    host = _to_numpy(theta)
+    with ocp.StandardCheckpointer() as ckpt:
+      ckpt.save(os.path.join(tmp, "theta"), host)
+      ckpt.wait_until_finished()
+    full = dict(record, format=FORMAT, version=base_nas.__version__)
+    atomic_write(os.path.join(tmp, "prior.json"), dumps(full))
+    old = None
+    if os.path.exists(path):
+      old = tempfile.mkdtemp(prefix=f".{os.path.basename(path)}.old.", dir=parent)
+      os.replace(path, os.path.join(old, "prior"))
+    os.replace(tmp, path)
+    if old:
+      shutil.rmtree(old, ignore_errors=True)
+  except BaseException:
+    shutil.rmtree(tmp, ignore_errors=True)
+    raise
+  return path
+
+
+def _to_numpy(tree):
+  import jax
+  return jax.tree.map(lambda x: np.asarray(x.addressable_shards[0].data)
+                      if isinstance(x, jax.Array) else np.asarray(x), tree)
+
+
+def read_record(path: str) -> dict:
+  """The prior's JSON record; ConfigError if ``path`` is not a prior."""
+  where = os.path.join(path, "prior.json")
+  try:
+    with open(where) as f:
+      record = json.load(f)
+  except FileNotFoundError:
+    raise ConfigError(f"prior {path!r} not found (expected a directory with prior.json, as "
+                      "`base-nas meta-train` writes)") from None
+  except (OSError, ValueError) as e:
+    raise ConfigError(f"prior {path!r} cannot be read: {where}: {e}") from None
+  if record.get("format") != FORMAT:
+    raise ConfigError(f"{where} is not a base-nas prior (format {record.get('format')!r})")
+  return record
+
+
+def check_compatible(record: Mapping[str, Any], path: str, space: str,
+                     model: Mapping[str, Any], relaxation: str | None = None) -> None:
+  """One-line ConfigError when the prior was learned for another space or model."""
+  problems = []
+  if record.get("space") != space:
+    problems.append(f"space={record.get('space')!r}, not {space!r}")
+  saved = record.get("model", {})
+  for k in MODEL_FIELDS:
+    if k in model and saved.get(k) != model[k]:
+      problems.append(f"model.{k}={saved.get(k)!r}, not {model[k]!r}")
+  if relaxation is not None and record.get("relaxation", relaxation) != relaxation:
+    problems.append(f"meta.relaxation={record.get('relaxation')!r}, not {relaxation!r}")
+  if problems:
+    raise ConfigError(f"prior {path!r} does not fit this config: it was learned with "
+                      + ", ".join(problems))
+
+
+def load_prior(path: str) -> tuple[dict, dict]:
+  """``(theta, record)`` of the prior at ``path``, theta as numpy arrays."""
+  import orbax.checkpoint as ocp
+  record = read_record(path)
+  try:
+    with ocp.StandardCheckpointer() as ckpt:
+      theta = ckpt.restore(os.path.abspath(os.path.join(path, "theta")))
+  except Exception as e:  # noqa: BLE001 - a damaged prior is reported, not a traceback
+    first = str(e).splitlines()[0] if str(e) else type(e).__name__
+    raise ConfigError(f"prior {path!r}: its weights cannot be read ({first})") from None
+  return _to_numpy(theta), record
