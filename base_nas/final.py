@@ -16,6 +16,7 @@ from base_nas import spaces
 from base_nas import train as train_lib
 from base_nas.errors import DataError, GenotypeError
 from base_nas.nn.networks import build_network, count_params
+from base_nas.ranges import check_ranges
 from base_nas.runs import Run
 from base_nas.search.loop import subset
 from base_nas.spaces import darts as darts_space
@@ -47,6 +48,7 @@ def _test_split(dataset, wanted: str):
 
 def run_training(cfg, workdir: str, *, progress: bool = True) -> dict:
   """Trains cfg.genotype from scratch in ``workdir`` (resuming if it holds a checkpoint)."""
+  check_ranges(cfg)  # before data loading and compiling, so a bad value fails in a second
   t_start = time.time()
   genotype = resolve_genotype(cfg.genotype, cfg.space)
   dataset = data_lib.open_dataset(cfg.data.spec, cfg.data.get("data_dir"))

@@ -17,6 +17,7 @@ from base_nas import plots
 from base_nas import relax as relax_lib
 from base_nas import spaces
 from base_nas.errors import ConfigError
+from base_nas.ranges import check_ranges
 from base_nas.nn.supernet import Supernet
 from base_nas.runs import Run, atomic_write
 from base_nas.search import get_method
@@ -61,6 +62,7 @@ def nb201_accuracies(genotype) -> dict[str, float]:
 
 def run_search(cfg, workdir: str, *, progress: bool = True) -> dict:
   """Runs (or resumes) the search ``cfg`` describes in ``workdir``; returns the summary."""
+  check_ranges(cfg)  # before data loading and compiling, so a bad value fails in a second
   t_start = time.time()
   method = get_method(cfg.method)
   space = spaces.get_space(cfg.space)
