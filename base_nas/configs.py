@@ -80,7 +80,7 @@ META = dict(
         beta=0.01,               # KL(Cat(alpha_t) || Cat(alpha_0)) weight, summed over edges
         weight_prior=1e-4,       # lambda in lambda/2 ||w_t - w_0||^2
         tau=1.0,                 # Concrete temperature
-        order="first",           # exact | fd (finite-difference HVPs) | first
+        order="fd",              # fd: finite-difference HVPs (the paper) | exact | first
         fd_radius=0.01,
         # The meta-optimiser: Adam per part of theta.
         lr_weights=1e-3, lr_alphas=3e-3, lr_step_sizes=1e-3, grad_clip=5.0,

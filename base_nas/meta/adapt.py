@@ -29,6 +29,7 @@ from base_nas.meta.learner import MetaLearner, OuterConfig
 from base_nas.meta.objective import InnerConfig, mean_entropy, prior_of
 from base_nas.meta.train import fit_head
 from base_nas.nn.supernet import Supernet
+from base_nas.ranges import ADAPT_RANGES, check_ranges
 from base_nas.runs import Run
 from base_nas.search.loop import nb201_accuracies, subset
 
@@ -112,15 +113,13 @@ def _accuracy(adapter, state, loader, key, samples, max_batches=0):
 def run_adapt(cfg, workdir: str, *, progress: bool = True) -> dict:
   """Adapts the prior ``cfg.prior`` to ``cfg.data`` in ``workdir``; returns the summary."""
   t_start = time.time()
+  check_ranges(cfg, ADAPT_RANGES)
   if not cfg.get("prior"):
     raise ConfigError("prior=PATH is required: the prior directory `base-nas meta-train` wrote "
                       "(runs/<experiment>/prior)")
   record = prior_lib.read_record(cfg.prior)
   _check_against_prior(cfg, record, cfg.prior)
   size = cfg.data.image_size
-  if size % 4:
-    raise ConfigError(f"data.image_size={size}: the supernet halves the resolution twice, so it "
-                      "must be a multiple of 4")
   a = cfg.adapt
   dataset = data_lib.open_dataset(cfg.data.spec, cfg.data.get("data_dir"))
   source = dataset.train_split()

@@ -155,7 +155,7 @@ class MetaLearner:
   def _apply_updates(self, state: MetaState, grads):
     updates, opt = self.tx.update(grads, state.opt, state.theta)
     return (MetaState(step=state.step + 1, theta=optax.apply_updates(state.theta, updates),
-                      opt=opt), optax.global_norm(grads))
+                      opt=opt), optax.tree.norm(grads))
 
   def meta_step(self, state: MetaState, tasks, tau):
     """One meta-update on a batch of tasks ``{support, query, id}``; ``(state, metrics)``."""

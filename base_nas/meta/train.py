@@ -28,6 +28,7 @@ from base_nas.meta.learner import MetaLearner, OuterConfig
 from base_nas.meta.objective import ORDERS, InnerConfig
 from base_nas.meta.tasks import TaskSampler, TaskShape, split_classes
 from base_nas.nn.supernet import Supernet
+from base_nas.ranges import check_ranges
 from base_nas.runs import Run
 
 RELAXATIONS = ("gumbel", "hard")
@@ -47,7 +48,8 @@ def outer_config(meta: Mapping[str, Any]) -> OuterConfig:
 
 
 def check_config(cfg) -> None:
-  """The checks that need no data: names, sizes, the device count."""
+  """The checks that need no data: numeric ranges, names, sizes."""
+  check_ranges(cfg)
   spaces.get_space(cfg.space)
   m = cfg.meta
   for field, value, allowed in (("meta.relaxation", m.relaxation, RELAXATIONS),
