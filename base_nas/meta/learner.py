@@ -77,7 +77,7 @@ class MetaLearner:
       self.mesh = parallel.make_mesh(devices)
     grads = self.tasks_mean_grads
     if self.mesh is not None:
-      grads = parallel.data_parallel(grads, self.mesh)
+      grads = parallel.data_parallel(grads, self.mesh, per_task=2)  # tasks and their keys
     self._grads = grads
     options = compiler_options(model.hard)
     if self.mesh is None:

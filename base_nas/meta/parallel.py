@@ -2,9 +2,11 @@
 
 Every device runs the inner loops of its share of the tasks and computes their mean
 meta-gradient; one ``pmean`` over the mesh axis averages those. The gradient is taken inside
-the mapped function with the meta-parameters marked device-varying first: differentiating with
-respect to a replicated (device-invariant) input would already sum the cotangents across
-devices, and the ``pmean`` would then count them again.
+the mapped function, so no cotangent crosses the ``shard_map`` boundary. The mapping runs
+without varying-axis checks (``check_vma=False``): under them the meta-parameters, a replicated
+input, would be device-invariant, their gradient would already be summed across devices (the
+``pmean`` would count it again), and the supernet's scans, whose carries start from constants,
+would not type-check against the task-varying activations.
 
 Several hosts join through JAX's own runtime (:func:`initialize_distributed`); the mesh then
 spans every process's devices, and each process feeds only its own tasks
@@ -39,8 +41,9 @@ def initialize_distributed() -> bool:
     except (KeyError, ValueError) as e:
       raise ConfigError("BASE_NAS_COORDINATOR needs integer BASE_NAS_NUM_PROCESSES and "
                         f"BASE_NAS_PROCESS_ID ({e})") from None
-    if jax.default_backend() == "cpu" or os.environ.get("JAX_PLATFORMS", "") == "cpu":
-      jax.config.update("jax_cpu_collectives_implementation", "gloo")
+    # CPU processes need a collectives backend; asking which backend is in use would start
+    # it, and initialize() must come first. The setting leaves GPU and TPU clients alone.
+    jax.config.update("jax_cpu_collectives_implementation", "gloo")
     jax.distributed.initialize(coordinator, num_processes=n, process_id=pid)
     return True
   if os.environ.get("BASE_NAS_DISTRIBUTED", "") not in ("", "0"):
@@ -71,17 +74,17 @@ def make_mesh(devices_per_process: int) -> Mesh:
   return Mesh(np.array(devs), (AXIS,))
 
 
-def data_parallel(task_mean_grads: Callable, mesh: Mesh) -> Callable:
-  """``task_mean_grads(theta, tasks, *args) -> (grads, metrics)`` (means over the tasks given)
-  turned into the same mean over a task batch sharded across ``mesh``."""
-  def per_device(theta, tasks, *args):
-    theta = jax.lax.pcast(theta, AXIS, to="varying")
-    return jax.lax.pmean(task_mean_grads(theta, tasks, *args), AXIS)
+def data_parallel(task_mean_grads: Callable, mesh: Mesh, per_task: int = 1) -> Callable:
+  """``task_mean_grads(theta, *args) -> (grads, metrics)`` (means over the tasks given) turned
+  into the same mean over a task batch sharded across ``mesh``: the first ``per_task`` of
+  ``args`` have a leading task axis and are split over the devices, the rest are replicated."""
+  def per_device(theta, *args):
+    return jax.lax.pmean(task_mean_grads(theta, *args), AXIS)
 
-  def call(theta, tasks, *args):
-    return jax.shard_map(per_device, mesh=mesh,
-                         in_specs=(P(), P(AXIS)) + (P(),) * len(args),
-                         out_specs=P())(theta, tasks, *args)
+  def call(theta, *args):
+    specs = (P(),) + tuple(P(AXIS) if i < per_task else P() for i in range(len(args)))
+    return jax.shard_map(per_device, mesh=mesh, in_specs=specs, out_specs=P(),
+                         check_vma=False)(theta, *args)
   return call
 
 
