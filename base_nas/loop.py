@@ -46,7 +46,7 @@ def run_epochs(run, state, *, epochs: int, steps_per_epoch: int,
                batches: Callable[[int, int], Iterator[Any]], step_fn: StepFn,
                on_epoch_end: Callable[[Any, int, dict], Mapping[str, float] | None],
                checkpoint_every: int = 0, progress: bool = True, desc: str = "",
-               nan_hint: str = ""):
+               nan_hint: str = "", place: Callable[[Any], Any] | None = None):
   """Runs (or resumes) ``epochs`` epochs of ``steps_per_epoch`` steps.
 
   Args:
@@ -56,6 +56,7 @@ def run_epochs(run, state, *, epochs: int, steps_per_epoch: int,
     step_fn: ``(state, batch, epoch, step) -> (state, metrics)``.
     on_epoch_end: ``(state, epoch, train_means) -> extra metrics`` (evaluation, genotype, plots).
     checkpoint_every: also checkpoint every this many steps within an epoch (0: epochs only).
+    place: puts a restored state where ``step_fn`` wants it (e.g. replicated over a mesh).
   Returns:
     (state, history): the final state and the per-epoch metrics.
   """
@@ -64,6 +65,8 @@ def run_epochs(run, state, *, epochs: int, steps_per_epoch: int,
   restored = run.restore(state)
   if restored is not None:
     global_step, state, meta = restored
+    if place is not None:
+      state = place(state)
     start_epoch, start_step = int(meta["epoch"]), int(meta["step_in_epoch"])
     history = list(meta.get("history", []))
     # A checkpoint within an epoch carries that epoch's running sums, so its means come out whole.

@@ -133,18 +133,22 @@ class Run:
     config: the run's config.
     fingerprint_ignore: top-level config sections that may differ when a run is resumed.
     keep: how many of the latest checkpoints to keep.
+    process_local: this process of a multi-process run checkpoints its own host copy of a
+      replicated state in its own ``workdir``, without waiting for the others (restored
+      states are then host arrays, to place on the devices again).
 
   Raises:
     RunError: ``workdir`` holds a run of another config.
   """
 
   def __init__(self, workdir: str, config: Config | Mapping, *,
-               fingerprint_ignore=("run",), keep: int = 2):
+               fingerprint_ignore=("run",), keep: int = 2, process_local: bool = False):
     self.workdir = os.fspath(workdir)
     self.config = config if isinstance(config, Config) else Config(config)
     self.fingerprint_ignore = tuple(fingerprint_ignore)
     self.fingerprint = config_fingerprint(self.config, self.fingerprint_ignore)
     self.keep = keep
+    self.process_local = process_local
     if os.path.exists(self.workdir) and not os.path.isdir(self.workdir):
       raise RunError(f"work directory {self.workdir} is a file; pass another --workdir")
     os.makedirs(self.workdir, exist_ok=True)
@@ -259,16 +263,37 @@ class Run:
     if self._manager is None:
       import orbax.checkpoint as ocp
       _quiet_orbax()
+      # Created here: orbax refuses create=True when it may not coordinate every process.
+      os.makedirs(self.path("checkpoints"), exist_ok=True)
       options = ocp.CheckpointManagerOptions(
-          max_to_keep=self.keep, create=True,
+          max_to_keep=self.keep, create=False,
           # A save killed midway leaves a temporary directory, never a step: remove those.
-          cleanup_tmp_directories=True)
+          cleanup_tmp_directories=True,
+          **self._multiprocessing_options(ocp))
       # Naming the handlers lets a fresh process read a checkpoint's metadata before restoring.
       self._manager = ocp.CheckpointManager(
           os.path.abspath(self.path("checkpoints")), options=options,
           item_handlers={"state": ocp.StandardCheckpointHandler(),
                          "meta": ocp.JsonCheckpointHandler()})
     return self._manager
+
+  def _multiprocessing_options(self, ocp) -> dict:
+    # One process of several keeping its own copy of a replicated state: orbax must neither
+    # wait for the other processes nor leave the writing to process 0.
+    if not self.process_local:
+      return {}
+    import jax
+    me = jax.process_index()
+    return {"multiprocessing_options": ocp.options.MultiprocessingOptions(
+        primary_host=me, active_processes={me}, barrier_sync_key_prefix=f"process_{me}")}
+
+  def _local(self, tree):
+    """Host copies of a replicated state, for a process that checkpoints alone."""
+    if not self.process_local:
+      return tree
+    import jax
+    return jax.tree.map(lambda x: np.asarray(x.addressable_shards[0].data)
+                        if hasattr(x, "addressable_shards") else np.asarray(x), tree)
 
   def save(self, step: int, state: Any, meta: Mapping[str, Any] | None = None, *,
            wait: bool = True) -> None:
@@ -297,6 +322,7 @@ class Run:
     manager.wait_until_finished()
     if int(step) in manager.all_steps():
       manager.delete(int(step))
+    state = self._local(state)
     manager.save(int(step), args=ocp.args.Composite(state=ocp.args.StandardSave(state),
                                                    meta=ocp.args.JsonSave(meta_json)),
                  force=True)
@@ -322,6 +348,7 @@ class Run:
       RunError: the checkpoint was written by another config, or does not fit ``template``.
     """
     import orbax.checkpoint as ocp
+    template = self._local(template)
     manager = self._checkpoints()
     manager.wait_until_finished()
     manager.reload()

@@ -117,7 +117,11 @@ class MetaLearner:
       theta = dict(theta, log_lr=init_log_lr(theta, self.inner))
     if not self.outer.learn_step_sizes:
       theta = {k: v for k, v in theta.items() if k != "log_lr"}
-    state = MetaState(step=jnp.zeros((), jnp.int32), theta=theta, opt=self.tx.init(theta))
+    return self.place(MetaState(step=jnp.zeros((), jnp.int32), theta=theta,
+                                opt=self.tx.init(theta)))
+
+  def place(self, state: MetaState) -> MetaState:
+    """A state read back from host arrays, on the devices the meta-step runs on."""
     if self.mesh is not None:
       return parallel.replicated(self.mesh, jax.device_get(state))
     return jax.device_put(state, jax.sharding.SingleDeviceSharding(jax.devices()[0]))

@@ -21,7 +21,7 @@ import jax
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
-from base_nas.errors import ConfigError
+from base_nas.errors import ConfigError, RunError
 
 AXIS = "tasks"
 
@@ -107,6 +107,14 @@ def global_batch(mesh: Mesh, local_tree):
   sharding = NamedSharding(mesh, P(AXIS))
   return jax.tree.map(lambda x: jax.make_array_from_process_local_data(sharding, np.asarray(x)),
                       local_tree)
+
+
+def agree(value, problem: str) -> None:
+  """Raises RunError with ``problem`` unless every process holds the same ``value``."""
+  from jax.experimental import multihost_utils
+  values = np.asarray(multihost_utils.process_allgather(np.asarray(value)))
+  if not np.all(values == values[0]):
+    raise RunError(f"{problem} (per process: {values.reshape(len(values), -1)[:, 0].tolist()})")
 
 
 def to_host(tree):

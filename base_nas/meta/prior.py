@@ -39,7 +39,7 @@ def save_prior(path: str, theta: Any, record: Mapping[str, Any]) -> str:
   tmp = tempfile.mkdtemp(prefix=f".{os.path.basename(path)}.", dir=parent)
   try:
     host = _to_numpy(theta)
-    with ocp.StandardCheckpointer() as ckpt:
+    with _checkpointer(ocp) as ckpt:
       ckpt.save(os.path.join(tmp, "theta"), host)
       ckpt.wait_until_finished()
     full = dict(record, format=FORMAT, version=base_nas.__version__)
@@ -55,6 +55,15 @@ def save_prior(path: str, theta: Any, record: Mapping[str, Any]) -> str:
     shutil.rmtree(tmp, ignore_errors=True)
     raise
   return path
+
+
+def _checkpointer(ocp):
+  # A prior is one process's host copy (process 0 writes it, any process may read it): orbax
+  # must not wait for the other processes of a multi-process run.
+  import jax
+  me = jax.process_index()
+  return ocp.StandardCheckpointer(multiprocessing_options=ocp.options.MultiprocessingOptions(
+      primary_host=me, active_processes={me}, barrier_sync_key_prefix=f"prior_{me}"))
 
 
 def _to_numpy(tree):
@@ -101,7 +110,7 @@ def load_prior(path: str) -> tuple[dict, dict]:
   import orbax.checkpoint as ocp
   record = read_record(path)
   try:
-    with ocp.StandardCheckpointer() as ckpt:
+    with _checkpointer(ocp) as ckpt:
       theta = ckpt.restore(os.path.abspath(os.path.join(path, "theta")))
   except Exception as e:  # noqa: BLE001 - a damaged prior is reported, not a traceback
     first = str(e).splitlines()[0] if str(e) else type(e).__name__

@@ -149,8 +149,13 @@ def run_meta_train(cfg, workdir: str, *, progress: bool = True) -> dict:
       raise ConfigError(f"prior {cfg.meta.init!r} does not fit this config ({problems[0]})")
     state = learner.state_from(init_theta)
 
+  several = jax.process_count() > 1
   run = Run(workdir if primary else os.path.join(workdir, f"process_{jax.process_index()}"),
-            cfg)
+            cfg, process_local=several)
+  if several:
+    parallel.agree(run.checkpoint_steps()[-1:] or [-1],
+                   "the processes hold checkpoints of different steps (a process killed "
+                   "mid-save?); delete the newest checkpoints/ step so they agree")
   run.write_json("classes.json", {"source": cfg.data.spec, "split": cfg.data.get("split"),
                                   "meta_train": train_classes, "held_out": held_out,
                                   "class_names": _names(dataset, train_classes + held_out)})
@@ -200,7 +205,7 @@ def run_meta_train(cfg, workdir: str, *, progress: bool = True) -> dict:
   state, history = loop_lib.run_epochs(
       run, state, epochs=epochs, steps_per_epoch=steps, batches=batches, step_fn=step_fn,
       on_epoch_end=on_epoch_end, checkpoint_every=cfg.run.checkpoint_every, progress=progress,
-      desc=f"meta-train/{cfg.space}",
+      desc=f"meta-train/{cfg.space}", place=learner.place,
       nan_hint="; lower meta.inner_lr_weights, meta.inner_lr_alphas or meta.lr_weights")
   pool.shutdown()
   if primary and cfg.run.plots and os.path.exists(run.path("metrics.jsonl")):
