@@ -216,3 +216,17 @@ def test_a_prior_of_another_config_is_refused(files, trained, tmp_path, capsys):
                    work]) == 2
   assert "not found" in _error(capsys)
   assert not os.path.exists(os.path.join(work, "checkpoints"))
+
+
+def test_a_prior_is_named_by_path_or_by_a_shipped_short_name(trained, tmp_path, monkeypatch,
+                                                             capsys):
+  path = str(trained / "prior")
+  assert prior_lib.resolve(path) == path
+  monkeypatch.setattr(prior_lib, "shipped_priors", lambda: {"tiny": path})
+  assert prior_lib.resolve("tiny") == path
+  # A local directory of that name wins over the shipped prior.
+  monkeypatch.chdir(tmp_path)
+  os.mkdir("tiny")
+  assert prior_lib.resolve("tiny") == "tiny"
+  with pytest.raises(Exception, match=r"not found .*or a shipped prior: tiny"):
+    prior_lib.read_record("nowhere")

@@ -117,8 +117,9 @@ def run_adapt(cfg, workdir: str, *, progress: bool = True) -> dict:
   if not cfg.get("prior"):
     raise ConfigError("prior=PATH is required: the prior directory `base-nas meta-train` wrote "
                       "(runs/<experiment>/prior)")
-  record = prior_lib.read_record(cfg.prior)
-  _check_against_prior(cfg, record, cfg.prior)
+  prior_path = prior_lib.resolve(cfg.prior)
+  record = prior_lib.read_record(prior_path)
+  _check_against_prior(cfg, record, prior_path)
   size = cfg.data.image_size
   a = cfg.adapt
   dataset = data_lib.open_dataset(cfg.data.spec, cfg.data.get("data_dir"))
@@ -139,7 +140,7 @@ def run_adapt(cfg, workdir: str, *, progress: bool = True) -> dict:
   else:
     test_name, test = "held-out part of train", val
 
-  adapter = Adapter(cfg.prior, dataset.num_classes, size, head=a.head, lr_scale=a.lr_scale,
+  adapter = Adapter(prior_path, dataset.num_classes, size, head=a.head, lr_scale=a.lr_scale,
                     seed=cfg.seed)
   space = adapter.space
   run = Run(workdir, cfg)
@@ -187,7 +188,7 @@ def run_adapt(cfg, workdir: str, *, progress: bool = True) -> dict:
     adapted["log_lr"] = jax.device_get(adapter.theta["log_lr"])
   # The adapted posterior in the prior format: it loads anywhere a prior does.
   prior_lib.save_prior(run.path("adapted"), adapted, dict(
-      adapter.record, adapted_from=os.path.abspath(cfg.prior), source=cfg.data.spec,
+      adapter.record, adapted_from=os.path.abspath(prior_path), source=cfg.data.spec,
       way=dataset.num_classes, mean=np.asarray(mean).tolist(), std=np.asarray(std).tolist()))
   if cfg.run.plots:
     probs = {c: np.asarray(p["probabilities"]) for c, p in post["cells"].items()}
@@ -197,11 +198,14 @@ def run_adapt(cfg, workdir: str, *, progress: bool = True) -> dict:
     plots.plot_curves(run.path("metrics.jsonl"), run.path("adapt_curves.png"),
                       keys=("valid/accuracy", "entropy", "train/loss"))
   summary = {
-      "prior": os.path.abspath(cfg.prior), "dataset": cfg.data.spec, "space": space.name,
+      "prior": os.path.abspath(prior_path), "dataset": cfg.data.spec, "space": space.name,
       "steps": epochs * per_epoch, "adapt_seconds": adapt_seconds,
       "seconds": time.time() - t_start,
       "test_split": test_name, "test_accuracy": acc, "test_accuracy_most_probable": acc_map,
-      "genotype": str(genotype), "mean_entropy": post["mean_entropy"], "top_k": post["top_k"],
+      "genotype": str(genotype), "mean_entropy": post["mean_entropy"],
+      # Where the posterior started and the no-information value, to show that it moved.
+      "prior_mean_entropy": float(mean_entropy(adapter.theta["alphas"])),
+      "uniform_entropy": float(np.log(len(space.ops))), "top_k": post["top_k"],
       "workdir": workdir,
       "files": {n: run.path(f) for n, f in (
           ("posterior", "posterior.json"), ("genotype", "genotype.json"),
@@ -221,6 +225,9 @@ def print_summary(summary: Mapping[str, Any], stream=None) -> None:
   print(f"  supernet {summary['test_split']} accuracy: posterior predictive "
         f"{100 * summary['test_accuracy']:.2f}%, most probable cell "
         f"{100 * summary['test_accuracy_most_probable']:.2f}%", file=stream)
+  print(f"  mean per-edge entropy (nats): posterior {summary['mean_entropy']:.3f}, prior "
+        f"{summary['prior_mean_entropy']:.3f}, uniform {summary['uniform_entropy']:.3f}",
+        file=stream)
   print(f"  most probable cell: {summary['genotype']}", file=stream)
   for d in ("cifar10", "cifar100", "imagenet16"):
     if f"nb201/{d}_test" in summary:

@@ -6,6 +6,9 @@ A prior is a directory::
                meta-training classes, meta-step count
   theta/       the orbax checkpoint of theta = {alphas, params[, log_lr]}
 
+Priors that ship with the package live in ``base_nas/resources/priors/<name>/`` and are named
+by that short name wherever a path is accepted (``prior=nb201-tiny``); see :func:`resolve`.
+
 It is written in a temporary directory beside its destination and renamed into place, so a kill
 never leaves half a prior, and an older prior at the same path is replaced only once the new one
 is complete.
@@ -25,6 +28,7 @@ from base_nas.errors import ConfigError
 from base_nas.runs import atomic_write, dumps
 
 FORMAT = "base-nas-prior"
+_SHIPPED = ("resources", "priors")
 # The model fields a prior's weights depend on.
 MODEL_FIELDS = ("channels", "layers", "stem_multiplier")
 
@@ -72,6 +76,28 @@ def _to_numpy(tree):
                       if isinstance(x, jax.Array) else np.asarray(x), tree)
 
 
+def shipped_priors() -> dict[str, str]:
+  """``{short name: directory}`` of the priors packaged with base-nas."""
+  import importlib.resources
+  root = importlib.resources.files("base_nas").joinpath(*_SHIPPED)
+  if not root.is_dir():
+    return {}
+  return {d.name: str(d) for d in sorted(root.iterdir(), key=lambda d: d.name)
+          if d.joinpath("prior.json").is_file()}
+
+
+def resolve(ref: str) -> str:
+  """The directory of a prior given as a path or as a shipped prior's short name.
+
+  A path that exists wins over a short name, so a local ``nb201-tiny/`` directory shadows the
+  packaged prior of that name.
+  """
+  ref = os.fspath(ref)
+  if os.path.exists(ref) or os.sep in ref:
+    return ref
+  return shipped_priors().get(ref, ref)
+
+
 def read_record(path: str) -> dict:
   """The prior's JSON record; ConfigError if ``path`` is not a prior."""
   where = os.path.join(path, "prior.json")
@@ -79,8 +105,9 @@ def read_record(path: str) -> dict:
     with open(where) as f:
       record = json.load(f)
   except FileNotFoundError:
+    names = ", ".join(shipped_priors()) or "none"
     raise ConfigError(f"prior {path!r} not found (expected a directory with prior.json, as "
-                      "`base-nas meta-train` writes)") from None
+                      f"`base-nas meta-train` writes, or a shipped prior: {names})") from None
   except (OSError, ValueError) as e:
     raise ConfigError(f"prior {path!r} cannot be read: {where}: {e}") from None
   if record.get("format") != FORMAT:

@@ -127,9 +127,10 @@ def run_meta_train(cfg, workdir: str, *, progress: bool = True) -> dict:
   space = spaces.get_space(cfg.space)
   devices = parallel.resolve_devices(cfg.meta.devices, cfg.meta.tasks_per_step)
   init_theta, init_record = None, None
-  if cfg.meta.get("init"):
-    init_record = prior_lib.read_record(cfg.meta.init)
-    prior_lib.check_compatible(init_record, cfg.meta.init, cfg.space, model_record(cfg),
+  init_path = prior_lib.resolve(cfg.meta.init) if cfg.meta.get("init") else None
+  if init_path:
+    init_record = prior_lib.read_record(init_path)
+    prior_lib.check_compatible(init_record, init_path, cfg.space, model_record(cfg),
                                cfg.meta.relaxation)
   dataset, sampler, held, (train_classes, held_out), (mean, std) = open_tasks(cfg)
   primary = jax.process_index() == 0
@@ -140,13 +141,13 @@ def run_meta_train(cfg, workdir: str, *, progress: bool = True) -> dict:
   key = jax.random.PRNGKey(cfg.seed)
   size0 = cfg.tasks.image_sizes[0]
   state = learner.init(key, (size0, size0, 3))
-  if cfg.meta.get("init"):
-    init_theta, _ = prior_lib.load_prior(cfg.meta.init)
+  if init_path:
+    init_theta, _ = prior_lib.load_prior(init_path)
     template = parallel.to_host(state.theta)
     init_theta = fit_head(init_theta, template)
     problems = [p for p in _mismatch(init_theta, template)]
     if problems:
-      raise ConfigError(f"prior {cfg.meta.init!r} does not fit this config ({problems[0]})")
+      raise ConfigError(f"prior {init_path!r} does not fit this config ({problems[0]})")
     state = learner.state_from(init_theta)
 
   several = jax.process_count() > 1
