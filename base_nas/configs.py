@@ -26,6 +26,12 @@ RUN = dict(
     plots=True,
 )
 
+# Early stopping by learning-curve extrapolation (base_nas/predict/early_stop.py): stop when
+# P(final accuracy > best) < threshold, once min_fraction of the epochs are done. best: the best
+# final accuracy so far, a fraction (required when enabled); model: a curve model file (None:
+# the shipped one). Not part of a run's fingerprint: it changes when a run ends, nothing else.
+EARLY_STOP = dict(enabled=False, threshold=0.05, min_fraction=0.1, best=None, model=None)
+
 SEARCH = dict(
     seed=0,
     space="darts",         # darts | nb201
@@ -45,6 +51,7 @@ SEARCH = dict(
         # Weights: SGD, cosine lr; architecture: Adam (DARTS' defaults).
         w_lr=0.025, w_lr_min=0.001, w_momentum=0.9, w_weight_decay=3e-4, grad_clip=5.0,
         a_lr=3e-4, a_beta1=0.5, a_beta2=0.999, a_weight_decay=1e-3),
+    early_stop=EARLY_STOP,  # watches the supernet's valid/accuracy
     run=RUN,
 )
 
@@ -59,6 +66,7 @@ TRAIN = dict(
     train=dict(epochs=600, batch_size=96, lr=0.025, momentum=0.9, weight_decay=3e-4,
                grad_clip=5.0, drop_path_prob=0.2, auxiliary_weight=0.4, cutout=16,
                augment=True, eval_batches=0),
+    early_stop=EARLY_STOP,  # watches test/accuracy
     run=RUN,
 )
 

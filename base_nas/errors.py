@@ -23,3 +23,8 @@ class DataError(UserError, ValueError):
 
 class RunError(UserError, RuntimeError):
   """A work directory or checkpoint does not fit the run (another config), or training diverged."""
+
+
+class CurveError(UserError, ValueError):
+  """A learning curve cannot be extrapolated: too short, not finite, or a budget fraction outside
+  (0, 1); or a curve model or curve file cannot be read."""

@@ -16,6 +16,7 @@ from base_nas import spaces
 from base_nas import train as train_lib
 from base_nas.errors import DataError, GenotypeError
 from base_nas.nn.networks import build_network, count_params
+from base_nas.predict import early_stop as early_stop_lib
 from base_nas.ranges import check_ranges
 from base_nas.runs import Run
 from base_nas.search.loop import subset
@@ -49,6 +50,7 @@ def _test_split(dataset, wanted: str):
 def run_training(cfg, workdir: str, *, progress: bool = True) -> dict:
   """Trains cfg.genotype from scratch in ``workdir`` (resuming if it holds a checkpoint)."""
   check_ranges(cfg)  # before data loading and compiling, so a bad value fails in a second
+  stopper = early_stop_lib.from_config(cfg.get("early_stop"), cfg.train.epochs, "test/accuracy")
   t_start = time.time()
   genotype = resolve_genotype(cfg.genotype, cfg.space)
   dataset = data_lib.open_dataset(cfg.data.spec, cfg.data.get("data_dir"))
@@ -78,7 +80,7 @@ def run_training(cfg, workdir: str, *, progress: bool = True) -> dict:
   # after the search behind `genotype` was re-run must not continue under another cell.
   cfg = cfg.copy()
   cfg["resolved_genotype"] = spaces.get_space(cfg.space).genotype_to_dict(genotype)
-  run = Run(workdir, cfg)
+  run = Run(workdir, cfg, fingerprint_ignore=early_stop_lib.FINGERPRINT_IGNORE)
   spaces.save_genotype(run.path("genotype.json"), genotype)
   step = jax.jit(train_lib.train_step)
   step_key = jax.random.fold_in(key, 1)
@@ -97,13 +99,15 @@ def run_training(cfg, workdir: str, *, progress: bool = True) -> dict:
       run, state, epochs=t.epochs, steps_per_epoch=len(loader),
       batches=lambda epoch, first: loader.epoch(epoch, start=first), step_fn=step_fn,
       on_epoch_end=on_epoch_end, checkpoint_every=cfg.run.checkpoint_every, progress=progress,
-      desc=f"train/{cfg.space}", nan_hint="; lower train.lr and start again")
+      desc=f"train/{cfg.space}", nan_hint="; lower train.lr and start again",
+      early_stop=stopper)
   last = history[-1] if history else {}
   summary = {
       "space": cfg.space, "genotype": str(genotype), "dataset": cfg.data.spec,
       "params": n_params, "epochs": t.epochs,
       "test_accuracy": last.get("test/accuracy"), "test_split": test_name,
       "seconds": time.time() - t_start, "workdir": workdir,
+      **early_stop_lib.summary(history, stopper),
   }
   run.write_json("summary.json", summary)
   run.close()
@@ -118,4 +122,8 @@ def print_summary(summary: Mapping[str, Any], stream=None):
   print(f"  parameters: {summary['params'] / 1e6:.3f} M", file=stream)
   if summary.get("test_accuracy") is not None:
     print(f"  test accuracy: {100 * summary['test_accuracy']:.2f}%", file=stream)
+  stop = summary.get("early_stop") or {}
+  if stop.get("stopped"):
+    print(f"  stopped early after {stop['epochs_run']}/{stop['epochs']} epochs: {stop['reason']}",
+          file=stream)
   print(f"  results: {os.path.join(summary['workdir'], 'summary.json')}", file=stream)

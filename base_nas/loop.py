@@ -17,6 +17,7 @@ from tqdm.auto import tqdm
 from base_nas.errors import RunError
 
 StepFn = Callable[[Any, Any, int, int], tuple[Any, Mapping[str, Any]]]
+STOP_REASON = "early_stop/reason"  # a metric of this name from ``early_stop`` ends the run
 
 
 class MeanMetrics:
@@ -46,7 +47,8 @@ def run_epochs(run, state, *, epochs: int, steps_per_epoch: int,
                batches: Callable[[int, int], Iterator[Any]], step_fn: StepFn,
                on_epoch_end: Callable[[Any, int, dict], Mapping[str, float] | None],
                checkpoint_every: int = 0, progress: bool = True, desc: str = "",
-               nan_hint: str = "", place: Callable[[Any], Any] | None = None):
+               nan_hint: str = "", place: Callable[[Any], Any] | None = None,
+               early_stop: Callable[[int, list], Mapping[str, Any] | None] | None = None):
   """Runs (or resumes) ``epochs`` epochs of ``steps_per_epoch`` steps.
 
   Args:
@@ -57,6 +59,11 @@ def run_epochs(run, state, *, epochs: int, steps_per_epoch: int,
     on_epoch_end: ``(state, epoch, train_means) -> extra metrics`` (evaluation, genotype, plots).
     checkpoint_every: also checkpoint every this many steps within an epoch (0: epochs only).
     place: puts a restored state where ``step_fn`` wants it (e.g. replicated over a mesh).
+    early_stop: ``(epoch, history) -> metrics or None``, called after each epoch with the
+      history up to it (e.g. :class:`base_nas.predict.early_stop.EarlyStopping`); its metrics
+      join the epoch's, and one named :data:`STOP_REASON` ends the run there, logged with
+      ``early_stop/stopped``. A run resumed after such a stop stops again if the rule still
+      says so, and trains on if the rule is now None. None (the default) changes nothing.
   Returns:
     (state, history): the final state and the per-epoch metrics.
   """
@@ -74,6 +81,9 @@ def run_epochs(run, state, *, epochs: int, steps_per_epoch: int,
     run.truncate_metrics(global_step)
     print(f"resuming from {run.path('checkpoints')} at epoch {start_epoch} step {start_step}",
           file=sys.stderr)
+    if (early_stop is not None and history and start_step == 0 and history[-1].get(STOP_REASON)
+        and (early_stop(start_epoch - 1, history) or {}).get(STOP_REASON)):
+      return state, history  # stopped early before, and the rule still says so
   else:
     run.truncate_metrics(0)  # lines of a run killed before its first checkpoint
 
@@ -108,12 +118,23 @@ def run_epochs(run, state, *, epochs: int, steps_per_epoch: int,
     epoch_metrics.update(on_epoch_end(state, epoch, epoch_metrics) or {})
     epoch_metrics["epoch_seconds"] = time.time() - t0
     history.append(dict(epoch=epoch + 1, **epoch_metrics))
+    reason = None
+    if early_stop is not None:
+      extra = dict(early_stop(epoch, history) or {})
+      history[-1].update(extra)
+      epoch_metrics.update(extra)
+      reason = extra.get(STOP_REASON)
     run.log((epoch + 1) * steps_per_epoch, {k: v for k, v in epoch_metrics.items()
                                             if isinstance(v, (int, float, np.floating))})
+    if reason:  # its own row: the epoch row keeps numbers only, and a reason is text
+      run.log((epoch + 1) * steps_per_epoch, {"early_stop/stopped": 1, STOP_REASON: reason})
     means = MeanMetrics()
     save(epoch + 1, 0)
     if progress:
       shown = {k: v for k, v in epoch_metrics.items() if isinstance(v, float)}
       print(f"{desc} epoch {epoch + 1}/{epochs}: " +
             " ".join(f"{k}={v:.4g}" for k, v in shown.items()), file=sys.stderr)
+    if reason:
+      print(f"{desc} stopped early: {reason}", file=sys.stderr)
+      break
   return state, history

@@ -141,6 +141,11 @@ RANGES: dict[str, Range] = {
     "train.cutout": _COUNT,
     "train.eval_batches": _COUNT,
     "run.checkpoint_every": _COUNT,
+    # early stopping (configs.EARLY_STOP): a probability and a budget fraction, both strictly
+    # inside (0, 1) (0 would never stop, 1 always), and an accuracy as a fraction.
+    "early_stop.threshold": float_range(0, 1, low_inclusive=False, high_inclusive=False),
+    "early_stop.min_fraction": float_range(0, 1, low_inclusive=False, high_inclusive=False),
+    "early_stop.best": float_range(0, 1, allow_none=True),
     # meta-train (configs.META)
     "data.held_out": float_range(0, extra=lambda v: v < 1 or float(v).is_integer(),
                                  extra_message="a class count or a fraction below 1"),

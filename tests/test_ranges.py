@@ -16,7 +16,7 @@ QUICKSTART = os.path.join(os.path.dirname(__file__), "..", "experiments", "quick
 # Leaves whose default is None and that are not numbers when set: every other None leaf of the
 # default configs must have a range, so a new optional number cannot slip past the table.
 NON_NUMERIC_NONE = {"data.data_dir", "run.workdir", "search.tau.schedule", "meta.init", "prior",
-                    "space"}
+                    "space", "early_stop.model"}
 
 
 def _leaves(tree, prefix=""):
@@ -75,6 +75,11 @@ def test_every_numeric_field_has_a_range(name, base, table):
     (configs.SEARCH, "data.val_fraction", 0, "in (0, 1)"),
     (configs.SEARCH, "data.limit", -5, "data.limit=-5: must be an integer >= 0"),
     (configs.SEARCH, "search.order", 3, "search.order=3: must be an integer in [1, 2]"),
+    (configs.TRAIN, "early_stop.threshold", 1.0, "early_stop.threshold=1.0: must be a finite "
+     "number in (0, 1)"),
+    (configs.SEARCH, "early_stop.min_fraction", 0.0, "early_stop.min_fraction=0.0"),
+    (configs.TRAIN, "early_stop.best", 1.5, "early_stop.best=1.5: must be a finite number in "
+     "[0, 1] or None"),
     (configs.SEARCH, "search.steps_per_epoch", -1, "search.steps_per_epoch=-1"),
     (configs.SEARCH, "search.w_lr", 0.0, "search.w_lr=0.0: must be a finite number > 0"),
     (configs.SEARCH, "search.w_lr", float("nan"), "search.w_lr=nan"),

@@ -19,6 +19,7 @@ from base_nas import spaces
 from base_nas.errors import ConfigError
 from base_nas.ranges import check_ranges
 from base_nas.nn.supernet import Supernet
+from base_nas.predict import early_stop as early_stop_lib
 from base_nas.runs import Run, atomic_write
 from base_nas.search import get_method
 from base_nas.search.core import OptimConfig, Searcher
@@ -63,6 +64,7 @@ def nb201_accuracies(genotype) -> dict[str, float]:
 def run_search(cfg, workdir: str, *, progress: bool = True) -> dict:
   """Runs (or resumes) the search ``cfg`` describes in ``workdir``; returns the summary."""
   check_ranges(cfg)  # before data loading and compiling, so a bad value fails in a second
+  stopper = early_stop_lib.from_config(cfg.get("early_stop"), cfg.search.epochs, "valid/accuracy")
   t_start = time.time()
   method = get_method(cfg.method)
   space = spaces.get_space(cfg.space)
@@ -95,7 +97,7 @@ def run_search(cfg, workdir: str, *, progress: bool = True) -> dict:
 
   key = jax.random.PRNGKey(cfg.seed)
   state = searcher.init(key, (cfg.data.image_size, cfg.data.image_size, 3))
-  run = Run(workdir, cfg)
+  run = Run(workdir, cfg, fingerprint_ignore=early_stop_lib.FINGERPRINT_IGNORE)
   edge_labels = [f"{s}->{d}" for s, d in space.edges]
   step_key = jax.random.fold_in(key, 1)
 
@@ -139,7 +141,7 @@ def run_search(cfg, workdir: str, *, progress: bool = True) -> dict:
       run, state, epochs=epochs, steps_per_epoch=steps, batches=batches, step_fn=step_fn,
       on_epoch_end=on_epoch_end, checkpoint_every=cfg.run.checkpoint_every,
       progress=progress, desc=f"{cfg.method}/{cfg.space}",
-      nan_hint="; lower search.w_lr or search.a_lr and start again")
+      nan_hint="; lower search.w_lr or search.a_lr and start again", early_stop=stopper)
   genotype, probs = arch_summary(space, state.alphas)
   spaces.save_genotype(run.path("genotype.json"), genotype)
   buf = io.BytesIO()
@@ -153,6 +155,7 @@ def run_search(cfg, workdir: str, *, progress: bool = True) -> dict:
       "valid_accuracy": last.get("valid/accuracy"),
       "seconds": time.time() - t_start,
       "workdir": workdir,
+      **early_stop_lib.summary(history, stopper),
       "files": {name: run.path(f) for name, f in (
           ("genotype", "genotype.json"), ("arch_weights", "arch_weights.png"), ("cell", "cell.png"),
           ("metrics", "metrics.jsonl")) if os.path.exists(run.path(f))},
@@ -176,5 +179,9 @@ def print_summary(summary: Mapping[str, Any], stream=None):
     if f"nb201/{d}_test" in summary:
       print(f"  NAS-Bench-201 {d} test accuracy of this cell: {summary[f'nb201/{d}_test']:.2f}%",
             file=stream)
+  stop = summary.get("early_stop") or {}
+  if stop.get("stopped"):
+    print(f"  stopped early after {stop['epochs_run']}/{stop['epochs']} epochs: {stop['reason']}",
+          file=stream)
   for name, path in summary["files"].items():
     print(f"  {name}: {path}", file=stream)
