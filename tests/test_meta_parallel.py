@@ -26,7 +26,7 @@ def _env(xla_flags: str = "", **extra) -> dict:
 
 def _worker(out, devices, *, xla_flags="", tasks=4):
   proc = subprocess.run([sys.executable, WORKER, str(out), str(devices), str(tasks)],
-                        env=_env(xla_flags), capture_output=True, text=True, timeout=300)
+                        env=_env(xla_flags), capture_output=True, text=True, timeout=900)
   assert proc.returncode == 0, proc.stderr[-3000:]
   return dict(np.load(out))
 
@@ -76,7 +76,7 @@ def test_two_processes_equal_one(one_device, tmp_path):
   outs = []
   try:
     for p in procs:
-      outs.append(p.communicate(timeout=300))
+      outs.append(p.communicate(timeout=900))
   finally:
     for p in procs:
       p.kill()
