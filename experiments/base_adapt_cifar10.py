@@ -4,7 +4,9 @@ the NAS-Bench-201 table, and the adapted supernet's test accuracy.
   base-nas adapt experiments/base_adapt_cifar10.py prior=runs/base_tinyimagenet_nb201/prior
 
 CIFAR-10 from the JPEG copy in ../shared/data; 300 SGD steps of 64 images at 16x16 px
-(the prior's smaller task size). Figures of the first run: docs/base.md.
+(the prior's smaller task size). From the prior above (2026-12-06): 46 s of adaptation, posterior
+entropy 1.528, supernet test accuracy 11.7%, most probable cell 79.31% in the NAS-Bench-201
+CIFAR-10 table (docs/base.md, "First CPU meta-training run").
 """
 from base_nas.configs import adapt_config
 

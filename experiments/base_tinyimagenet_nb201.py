@@ -8,7 +8,9 @@ stage, K=2 inner steps with finite-difference meta-gradients, 4 tasks a meta-ste
   base-nas meta-train experiments/base_tinyimagenet_nb201.py
   base-nas adapt experiments/base_adapt_cifar10.py prior=runs/base_tinyimagenet_nb201/prior
 
-Measured on the 2-core CPU (2026-12-05), see docs/base.md for the figures of that run.
+Measured on the 2-core CPU (2026-12-06, shared with other jobs): 2405 s for the 600 meta-steps;
+held-out-class query accuracy 7.8% before and 17.2% after the K=2 inner steps (chance 10%); the
+prior's mean edge entropy 1.609 -> 1.595. docs/base.md, "First CPU meta-training run".
 """
 from base_nas.configs import meta_config
 
