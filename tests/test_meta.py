@@ -83,6 +83,10 @@ def test_meta_train_writes_a_prior_metrics_and_the_class_split(trained):
   record = prior_lib.read_record(str(trained / "prior"))
   assert record["space"] == "nb201" and record["model"]["channels"] == 4
   assert record["classes"] == classes["meta_train"] and record["meta_steps"] == 4
+  # The record says what made it: the whole config, and the class names where the source has them.
+  assert record["config"]["tasks"]["way"] == 3 and record["config"]["data"]["held_out"] == 3
+  assert record["class_names"] == (None if classes["class_names"] is None
+                                   else classes["class_names"][:len(classes["meta_train"])])
   rows = [json.loads(l) for l in (trained / "metrics.jsonl").read_text().splitlines()]
   keys = set().union(*rows)
   for k in ("train/meta_loss", "train/kl", "train/query_accuracy", "train/query_accuracy_before",

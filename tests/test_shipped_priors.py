@@ -1,0 +1,41 @@
+"""The priors packaged with base-nas load on a fresh install and the README's first command
+(experiments/adapt_quickstart.py) adapts one; shortened here to a few steps."""
+import json
+import math
+import os
+
+import numpy as np
+import pytest
+
+from base_nas import cli
+from base_nas.meta import prior as prior_lib
+
+DEMO = os.path.join(os.path.dirname(__file__), "..", "experiments", "adapt_quickstart.py")
+
+
+def test_the_nb201_prior_ships_with_its_record():
+  shipped = prior_lib.shipped_priors()
+  assert "nb201-tiny" in shipped
+  theta, record = prior_lib.load_prior(prior_lib.resolve("nb201-tiny"))
+  assert record["space"] == "nb201" and record["way"] == 10
+  assert record["tasks"]["source"].startswith("tiny-imagenet-150")
+  assert len(record["classes"]) == len(record["class_names"]) == 120
+  assert len(record["held_out_class_names"]) == 30  # never seen in meta-training
+  assert record["class_names"][0].startswith("n0") and record["config"]["space"] == "nb201"
+  alphas = np.asarray(theta["alphas"]["cell"])
+  assert alphas.shape == (6, 5) and np.isfinite(alphas).all()
+  # Meta-training moved the architecture prior away from the uniform.
+  p = np.exp(alphas - alphas.max(-1, keepdims=True))
+  p /= p.sum(-1, keepdims=True)
+  assert (-(p * np.log(p)).sum(-1)).mean() < math.log(5) - 0.05
+
+
+def test_the_readme_demo_adapts_the_shipped_prior(tmp_path, capsys):
+  work = tmp_path / "adapt"
+  assert cli.main(["adapt", DEMO, "adapt.steps=3", "adapt.eval_every=3", "data.limit=200",
+                   "run.progress=false", "--workdir", str(work)]) == 0
+  out = capsys.readouterr().out
+  assert "entropy" in out and "top-1" in out
+  summary = json.loads((work / "summary.json").read_text())
+  assert summary["prior"].endswith("nb201-tiny") or "nb201-tiny" in json.dumps(summary)
+  assert (work / "genotype.json").exists() and (work / "posterior.png").exists()
