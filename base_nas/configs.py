@@ -130,6 +130,25 @@ def meta_config(**changes: Any) -> dict:
   return _merge(META, changes)
 
 
+# The CPU-sized Tiny ImageNet meta-training of the NB201 priors (../shared/data): 10-way tasks of
+# 5+5 images from 120 of its 150 classes (30 held out), 16 and 32 px, a C=8 supernet with one cell
+# a stage, fd meta-gradients through K=2 inner steps, 4 tasks a step, 600 meta-steps.
+TINYIMAGENET_NB201_META = dict(
+    space="nb201",
+    data=dict(spec="zip:../shared/data/images/tiny-imagenet-150.zip", split="train",
+              held_out=30),
+    tasks=dict(way=10, shots=5, queries=5, image_sizes=[16, 32]),
+    model=dict(channels=8, layers=1),
+    meta=dict(epochs=30, steps_per_epoch=20, tasks_per_step=4, inner_steps=2, order="fd",
+              eval_tasks=8),
+)
+
+
+def tinyimagenet_nb201_meta_config(**changes: Any) -> dict:
+  """:data:`TINYIMAGENET_NB201_META` over the meta-training defaults, then ``changes``."""
+  return _merge(meta_config(**TINYIMAGENET_NB201_META), changes)
+
+
 def adapt_config(**changes: Any) -> dict:
   return _merge(ADAPT, changes)
 

@@ -12,16 +12,8 @@ Measured on the 2-core CPU (2026-12-06, shared with other jobs): 2405 s for the 
 held-out-class query accuracy 7.8% before and 17.2% after the K=2 inner steps (chance 10%); the
 prior's mean edge entropy 1.609 -> 1.595. docs/base.md, "First CPU meta-training run".
 """
-from base_nas.configs import meta_config
+from base_nas.configs import tinyimagenet_nb201_meta_config
 
 
 def get_config():
-  return meta_config(
-      space="nb201",
-      data=dict(spec="zip:../shared/data/images/tiny-imagenet-150.zip", split="train",
-                held_out=30),
-      tasks=dict(way=10, shots=5, queries=5, image_sizes=[16, 32]),
-      model=dict(channels=8, layers=1),
-      meta=dict(epochs=30, steps_per_epoch=20, tasks_per_step=4, inner_steps=2, order="fd",
-                eval_tasks=8),
-  )
+  return tinyimagenet_nb201_meta_config()

@@ -15,16 +15,8 @@ the K=2 inner steps, last epoch: 21.2% on training-class tasks (9.3% before adap
 |skip_connect~0|+|avg_pool_3x3~0|none~1|+|skip_connect~0|none~1|none~2| (NAS-Bench-201 CIFAR-10
 86.59%): two-step adaptation of a C=8 supernet on 50 images favours parameter-free operations.
 """
-from base_nas.configs import meta_config
+from base_nas.configs import tinyimagenet_nb201_meta_config
 
 
 def get_config():
-  return meta_config(
-      space="nb201",
-      data=dict(spec="zip:../shared/data/images/tiny-imagenet-150.zip", split="train",
-                held_out=30),
-      tasks=dict(way=10, shots=5, queries=5, image_sizes=[16, 32]),
-      model=dict(channels=8, layers=1),
-      meta=dict(epochs=30, steps_per_epoch=20, tasks_per_step=4, inner_steps=2, order="fd",
-                eval_tasks=8, lr_alphas=3e-2),
-  )
+  return tinyimagenet_nb201_meta_config(meta=dict(lr_alphas=3e-2))
