@@ -28,3 +28,11 @@ class RunError(UserError, RuntimeError):
 class CurveError(UserError, ValueError):
   """A learning curve cannot be extrapolated: too short, not finite, or a budget fraction outside
   (0, 1); or a curve model or curve file cannot be read."""
+
+
+class TableError(GenotypeError):
+  """A benchmark table file is missing or corrupt, a task is unknown, or a cell is not in it.
+
+  A :class:`GenotypeError` (so a :class:`UserError` and a ``ValueError``), as table errors were
+  before tables had their own class.
+  """
