@@ -36,3 +36,9 @@ class TableError(GenotypeError):
   A :class:`GenotypeError` (so a :class:`UserError` and a ``ValueError``), as table errors were
   before tables had their own class.
   """
+
+
+class PredictorError(UserError, ValueError):
+  """A performance predictor cannot be fitted, queried or read: training data of the wrong shape
+  or not finite, an architecture outside the predictor's space, or a predictor directory that is
+  missing, corrupt or trained for another space."""
