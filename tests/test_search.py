@@ -111,3 +111,32 @@ def test_steps_epochs_and_temperatures_compile_once():
     state, _ = m.step(s, state, _batch(i), _batch(i + 10), jax.random.PRNGKey(i), jnp.float32(tau))
   assert s.loss_and_grads._cache_size() == 1
   assert s.update_weights._cache_size() == 1 and s.update_alphas._cache_size() == 1
+
+
+TNB101_TINY = '''
+from base_nas.configs import search_config
+
+def get_config():
+  return search_config(
+      space="tnb101", method="darts",
+      data=dict(spec="builtin:synthetic", image_size=8, limit=32),
+      model=dict(channels=4, layers=1),
+      search=dict(epochs=1, batch_size=16, augment=False),
+      run=dict(progress=False, plots=False),
+  )
+'''
+
+
+def test_tnb101_search_runs_an_epoch_and_writes_a_tnb101_genotype(tmp_path):
+  # The tnb101 supernet is NB201's network with the first four candidate ops.
+  from base_nas import cli  # pylint: disable=import-outside-toplevel
+  from base_nas.predict.tables import TNB101Table  # pylint: disable=import-outside-toplevel
+  config = tmp_path / "tiny.py"
+  config.write_text(TNB101_TINY)
+  work = tmp_path / "run"
+  assert cli.main(["search", str(config), "--workdir", str(work)]) == 0
+  genotype = spaces.load_genotype(work / "genotype.json", space="tnb101")
+  assert isinstance(genotype, spaces.TNB101Genotype)
+  alphas = np.load(work / "alphas.npz")
+  assert alphas["cell"].shape == (6, 4) and np.all(np.isfinite(alphas["cell"]))
+  assert 0 <= TNB101Table.load().percentile(genotype, "class_scene") <= 100

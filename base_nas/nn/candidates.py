@@ -19,6 +19,7 @@ from base_nas.nn import init as init_lib
 from base_nas.nn import ops
 from base_nas.spaces.darts import DARTS_OPS
 from base_nas.spaces.nb201 import NB201_OPS
+from base_nas.spaces.tnb101 import TNB101_OPS
 
 OpFn = Callable[[dict, jax.Array], jax.Array]
 
@@ -162,6 +163,16 @@ def nb201_candidates(channels: int) -> Candidates:
     return ops.avg_pool(x, 3, 1)
 
   return Candidates(NB201_OPS, init_edge, (none, skip, conv1, conv3, avg_pool), zero_index=0)
+
+
+def tnb101_candidates(channels: int) -> Candidates:
+  """TransNAS-Bench-101 micro's four ops: NAS-Bench-201's without the pooling, same parameters."""
+  nb201 = nb201_candidates(channels)
+  assert nb201.names[:len(TNB101_OPS)] == TNB101_OPS  # the ops' columns must line up
+  return Candidates(TNB101_OPS, nb201.init_edge, nb201.fns[:len(TNB101_OPS)], zero_index=0)
+
+
+CELL_CANDIDATES = {"nb201": nb201_candidates, "tnb101": tnb101_candidates}
 
 
 def stack_init(init_edge: Callable[..., dict], key, num_edges: int) -> dict:

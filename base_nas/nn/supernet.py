@@ -1,4 +1,4 @@
-"""One weight-sharing supernet (flax) for the DARTS and NAS-Bench-201 search spaces.
+"""One weight-sharing supernet (flax) for the DARTS, NAS-Bench-201 and TransNAS-Bench-101 spaces.
 
 The architecture is not part of the module: every call takes the relaxed op weights
 ``{cell_type: weights[E, O]}`` and chosen ops ``{cell_type: index[E]}`` produced by
@@ -10,6 +10,10 @@ Compile time is a first-class cost on CPU: instead of unrolling every op of ever
 each cell scans over its edges with their parameters stacked along a leading axis, so the compiled
 program holds one mixed-op body per edge shape (one per DARTS normal cell, two per reduction cell)
 rather than one per edge. NAS-Bench-201 cells of one stage are identical and are scanned too.
+
+TransNAS-Bench-101's micro space searches the NAS-Bench-201 cell with four ops; its supernet is
+NAS-Bench-201's macro skeleton (stem, three stages, residual reductions, classifier), standing in
+for TransNAS-Bench-101's own task-specific encoder-decoder networks, which this package lacks.
 """
 from __future__ import annotations
 
@@ -252,14 +256,18 @@ class DartsCell(nn.Module):
 
 
 class NB201Cell(nn.Module):
-  """A NAS-Bench-201 search cell; scanned over the cells of a stage (returns (x, None))."""
+  """A NAS-Bench-201 search cell; scanned over the cells of a stage (returns (x, None)).
+
+  ``space`` picks the candidate ops: 'nb201' (five) or 'tnb101' (the first four).
+  """
   channels: int
   hard: bool = False
   remat: bool = True
+  space: str = "nb201"
 
   @nn.compact
   def __call__(self, x, weights, index):
-    cands = cands_lib.nb201_candidates(self.channels)
+    cands = cands_lib.CELL_CANDIDATES[self.space](self.channels)
     params = self.param("edges", lambda k: cands_lib.stack_init(cands.init_edge, k, 6))
     buf = jnp.concatenate([x[None], jnp.zeros((3,) + x.shape, x.dtype)])
     if self.is_initializing():
@@ -287,7 +295,7 @@ class Supernet(nn.Module):
   """The search network of a space.
 
   Attributes:
-    space: 'darts' or 'nb201'.
+    space: 'darts', 'nb201' or 'tnb101' (the NAS-Bench-201 network with four candidate ops).
     channels: initial channels C (DARTS search: 16; NAS-Bench-201: 16).
     layers: DARTS: number of cells (8 in DARTS' search; reductions at 1/3 and 2/3 of the depth);
       NAS-Bench-201: cells per stage (5).
@@ -309,9 +317,9 @@ class Supernet(nn.Module):
   def __call__(self, x, weights: Mapping[str, jax.Array], index: Mapping[str, jax.Array]):
     if self.space == "darts":
       return self._darts(x, weights, index)
-    if self.space == "nb201":
+    if self.space in cands_lib.CELL_CANDIDATES:
       return self._nb201(x, weights, index)
-    raise ValueError(f"unknown search space {self.space!r} (choose from: darts, nb201)")
+    raise ValueError(f"unknown search space {self.space!r} (choose from: darts, nb201, tnb101)")
 
   def _darts(self, x, weights, index):
     c = self.channels
@@ -337,7 +345,7 @@ class Supernet(nn.Module):
         x = ResidualReduction(c, name=f"reduce{stage}")(x)
       stage_cells = nn.scan(NB201Cell, variable_axes={"params": 0}, split_rngs={"params": True},
                             in_axes=(nn.broadcast, nn.broadcast), length=self.layers)
-      cells = stage_cells(c, self.hard, self.remat, name=f"stage{stage}")
+      cells = stage_cells(c, self.hard, self.remat, self.space, name=f"stage{stage}")
       x, _ = cells(x, weights["cell"], index["cell"])
     x = jnp.maximum(_bn(self, x, affine=True), 0)
     return _classifier(self.num_classes, x.mean(axis=(1, 2)))
