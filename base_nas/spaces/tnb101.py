@@ -4,7 +4,7 @@ The micro space is NAS-Bench-201's 4-node, 6-edge cell with four ops (no pooling
 cells, each trained on seven tasks of the Taskonomy data, so a genotype can be looked up in
 :mod:`base_nas.predict.tables` instead of trained.
 
-TransNAS-Bench-101 writes a cell as ``64-41414-X_XX_XXX``: the macro skeleton it shares by all
+TransNAS-Bench-101 writes a cell as ``64-41414-X_XX_XXX``: the macro skeleton shared by all
 micro cells (stem width 64, stage layout 41414), then one digit per edge, node by node (node 1's
 input, node 2's two, node 3's three), which is :data:`~base_nas.spaces.nb201.NB201_EDGES` order.
 Digits are positions in :data:`TNB101_OPS`: 0 none, 1 skip_connect, 2 nor_conv_1x1,
