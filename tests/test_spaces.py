@@ -34,7 +34,7 @@ def nb201():
 # --- layout ------------------------------------------------------------------------------------
 
 def test_layouts(darts, nb201):
-  assert SPACES == ("darts", "nb201")
+  assert SPACES == ("darts", "nb201", "tnb101")
   assert darts.ops == ("none", "max_pool_3x3", "avg_pool_3x3", "skip_connect", "sep_conv_3x3",
                        "sep_conv_5x5", "dil_conv_3x3", "dil_conv_5x5")
   assert darts.edges[:5] == ((0, 2), (1, 2), (0, 3), (1, 3), (2, 3))
@@ -46,7 +46,7 @@ def test_layouts(darts, nb201):
 
 
 def test_unknown_space():
-  with pytest.raises(GenotypeError, match=r"unknown search space 'x' \(choose from: darts, nb201\)"):
+  with pytest.raises(GenotypeError, match=r"unknown search space 'x' \(choose from: darts, nb201, tnb101\)"):
     get_space("x")
 
 
