@@ -2,22 +2,25 @@
 
   .venv/bin/python benchmarks/curves.py [--data-dir DIR] [--steps 3000] [--perms 50]
 
-Prints two markdown tables:
+Prints three markdown tables:
 
 1. Leave one curve set out: for each of the seven sets in ``--data-dir`` (default
    ``/work/shared/data/nas/learning_curves``), an ensemble is trained on the other six and
    predicts the final accuracy of every curve of the held-out set from its first 10%, 25% and
    50% of epochs; mean absolute error (accuracy points, in [0, 1] units x 100) against the last
    value and a power-law fit. The row "mean" averages the seven sets equally.
-2. Early stopping on the 200 NAS-Bench-201 curves (200 epochs each) with the shipped model (the
-   six Baker et al. sets, no NB201 curve): the runs are trained one after another in a random
-   order (``--perms`` orders, averaged); the first trains to the end, and every later one stops
-   at the first epoch past ``min_fraction`` where P(final > best final so far) < threshold. A
-   stopped run's final accuracy is unknown, so it never becomes the best. Reported: the fraction
-   of all epochs saved (training time, if every epoch of every cell costs the same), the
-   fraction of best-decile runs (by true final accuracy) killed, and how often the best run of
-   all is among those trained to the end. The point predictors (std 0) stop when their
-   prediction is below the best.
+2. The shipped model (the six Baker et al. sets and half of the NB201 curves) on the other half,
+   the 100 NB201 curves its ``info["held_out_rows"]`` names: the same MAE.
+3. Early stopping on those 100 held-out NB201 curves (200 epochs each), with the shipped model
+   and, for comparison, an ensemble of the Baker sets alone trained and calibrated here the way
+   scripts/make_curve_model.py trained the earlier shipped model: the runs are trained one
+   after another in a random order (``--perms`` orders, averaged); the first trains to the
+   end, and every later one stops at the first epoch past ``min_fraction`` where
+   P(final > best final so far) < threshold. A stopped run's final accuracy is unknown, so it
+   never becomes the best. Reported: the fraction of all epochs saved (training time, if every
+   epoch of every cell costs the same), the fraction of best-decile runs (by true final
+   accuracy) killed, and how often the best run of all is among those trained to the end. The
+   point predictors (std 0) stop when their prediction is below the best.
 
 Data: Baker et al. 2017 (MITAutoML/accelerating_nas, MIT) and NAS-Bench-201 curves via
 SamuelMintal/Masters_Thesis (Apache-2.0).
@@ -105,22 +108,30 @@ def simulate(runs, mean, std, threshold, first, perms, seed=0):
   return np.mean(saved), np.mean(killed), np.mean(kept_best)
 
 
-def early_stop_table(runs, perms: int, min_fraction: float = 0.1) -> list[str]:
+def early_stop_table(runs, predictors, perms: int, min_fraction: float = 0.1) -> list[str]:
+  """``predictors``: (label, predictor, thresholds); thresholds None: a point predictor."""
   epochs = runs.shape[1]
   first = max(curves.MIN_POINTS, int(np.ceil(min_fraction * epochs)))
   lines = [f"| predictor | threshold | epochs saved | best-decile runs killed | best run kept |",
            "|---|---:|---:|---:|---:|"]
-  shipped = curves.CurveEnsemble.load()
-  for predictor, thresholds in ((shipped, (0.01, 0.05, 0.1, 0.2)),
-                                (curves.PowerLaw(), (0.5,)), (curves.LastValue(), (0.5,))):
+  for label, predictor, thresholds in predictors:
     t0 = time.time()
     mean, std = _predictions(predictor, runs, first)
-    for th in thresholds:
+    for th in thresholds or (0.5,):  # with std 0, P(above) < 0.5 is: prediction < best
       s, k, b = simulate(runs, mean, std, th, first, perms)
-      shown = f"{th:g}" if predictor is shipped else "point: pred < best"
-      lines.append(f"| {predictor.name} | {shown} | {100 * s:.1f}% | {100 * k:.1f}% | "
-                   f"{100 * b:.0f}% |")
-    print(f"  {predictor.name}: {time.time() - t0:.0f} s", file=sys.stderr)
+      shown = f"{th:g}" if thresholds else "point: pred < best"
+      lines.append(f"| {label} | {shown} | {100 * s:.1f}% | {100 * k:.1f}% | {100 * b:.0f}% |")
+    print(f"  {label}: {time.time() - t0:.0f} s", file=sys.stderr)
+  return lines
+
+
+def held_out_table(shipped, runs) -> list[str]:
+  lines = ["| predictor | " + " | ".join(f"{int(f * 100)}%" for f in FRACTIONS) + " |",
+           "|---|" + "---:|" * len(FRACTIONS)]
+  for label, p in (("last value", curves.LastValue()), ("power law", curves.PowerLaw()),
+                   ("shipped ensemble", shipped)):
+    lines.append(f"| {label} | " + " | ".join(
+        f"{100 * curves.mean_absolute_error(p, runs, f):.2f}" for f in FRACTIONS) + " |")
   return lines
 
 
@@ -142,10 +153,27 @@ def main(argv=None):
         f"jax {jax.__version__}, {os.cpu_count()} CPUs\n")
   print("Mean absolute error of the predicted final accuracy (x100), leave one set out:\n")
   print("\n".join(loso_table(sets, args.steps)))
-  runs = sets[NB201].curves
-  print(f"\nEarly stopping on {len(runs)} NB201 curves of {runs.shape[1]} epochs, min_fraction "
-        f"0.1, {args.perms} random orders:\n")
-  print("\n".join(early_stop_table(runs, args.perms)))
+  shipped = curves.CurveEnsemble.load()
+  held = shipped.info.get("held_out_rows", {}).get(NB201)
+  if held is None:
+    sys.exit("the shipped curve model records no held-out NB201 rows; remake it with "
+             "scripts/make_curve_model.py")
+  runs = sets[NB201].curves[held]
+  print(f"\nThe shipped model on the {len(runs)} NB201 curves held out of its training, MAE "
+        "(x100) at each observed fraction:\n")
+  print("\n".join(held_out_table(shipped, runs)))
+  t0 = time.time()
+  baker = curves.CurveEnsemble.train({k: s.curves for k, s in sets.items() if k != NB201},
+                                     steps=args.steps, calibrate=True)
+  print(f"  Baker-only ensemble: {time.time() - t0:.0f} s", file=sys.stderr)
+  print(f"\nEarly stopping on the {len(runs)} held-out NB201 curves of {runs.shape[1]} epochs, "
+        f"min_fraction 0.1, {args.perms} random orders (std scale: shipped "
+        f"{shipped.std_scale:.2f}, Baker only {baker.std_scale:.2f}):\n")
+  print("\n".join(early_stop_table(runs, [
+      ("ensemble, shipped (Baker + NB201 half)", shipped, (0.01, 0.05, 0.1, 0.2)),
+      ("ensemble, Baker sets only", baker, (0.01, 0.05)),
+      ("power law", curves.PowerLaw(), None), ("last value", curves.LastValue(), None)],
+      args.perms)))
 
 
 if __name__ == "__main__":

@@ -107,3 +107,14 @@ def load_curve_sets(directory: str | None = None) -> dict[str, CurveSet]:
     raise CurveError(f"no learning-curve CSV files in {directory}; pass the folder of "
                      "metaqnn_cifar10.csv and the others")
   return {s.name: s for s in map(read_curve_file, paths)}
+
+
+def split_rows(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+  """Rows ``0..n-1`` split at random into two sorted halves: ``(fit, held_out)``.
+
+  The shipped curve model trains on ``fit`` of the NB201 curves; benchmarks evaluate on
+  ``held_out``. A seeded permutation rather than even/odd rows, since the file's row order may
+  follow the cell index and so the architecture.
+  """
+  order = np.random.default_rng(seed).permutation(n)
+  return np.sort(order[: n // 2]), np.sort(order[n // 2:])
