@@ -156,3 +156,27 @@ def adapt_config(**changes: Any) -> dict:
 def train_config(**changes: Any) -> dict:
   base = _merge(TRAIN, {"model": NB201_MODEL}) if changes.get("space") == "nb201" else TRAIN
   return _merge(base, changes)
+
+
+# Task similarity (base_nas/predict/similarity.py): the dataset's Task2Vec-like embedding by a
+# fixed random probe network, ranked against the shipped priors' meta-training sources and any
+# extra data specs.
+SIMILAR = dict(
+    seed=0,                # picks the images, the prior tasks' classes and the Fisher's labels
+    data=dict(spec="builtin:digits", data_dir=None,
+              image_size=32,       # the probe's input size
+              limit=0),            # use at most this many training images (0: all)
+    similar=dict(
+        candidates=[],     # extra data specs to rank, e.g. ["builtin:synthetic", "npz:x.npz"]
+        priors=True,       # also rank the shipped priors' meta-training sources
+        steps=300,         # Adam steps fitting the probe's classifier head
+        max_images=500,    # images embedded per task
+        samples=2,         # labels sampled from the probe's predictions per image (Fisher)
+        tasks=3,           # way-class tasks averaged for a prior's source
+        probe_seed=0),     # the probe's weights: embeddings compare only under one seed
+    run=RUN,
+)
+
+
+def similar_config(**changes: Any) -> dict:
+  return _merge(SIMILAR, changes)

@@ -42,3 +42,8 @@ class PredictorError(UserError, ValueError):
   """A performance predictor cannot be fitted, queried or read: training data of the wrong shape
   or not finite, an architecture outside the predictor's space, or a predictor directory that is
   missing, corrupt or trained for another space."""
+
+
+class SimilarityError(UserError, ValueError):
+  """A task cannot be embedded or compared: too few images or classes, images that are not
+  finite, or embeddings of different probes."""
