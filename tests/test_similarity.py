@@ -79,6 +79,7 @@ def test_run_similar_writes_a_summary(tmp_path, monkeypatch, capsys):
   saved = json.loads((tmp_path / "run" / "summary.json").read_text())
   assert [r["name"] for r in saved["ranking"]] == ["builtin:synthetic"]
   assert saved["skipped"][0]["name"] == "prior:gone" and saved["dataset"] == "builtin:digits"
+  assert saved["skipped"][0]["reason"].startswith("its data is not available here")
   assert 0 < saved["ranking"][0]["distance"] <= 1 and len(saved["embedding"]) == 112
   similarity.print_summary(summary)
   out = capsys.readouterr().out

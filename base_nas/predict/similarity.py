@@ -349,7 +349,7 @@ def run_similar(cfg, workdir: str, *, progress: bool = True) -> dict:
     the summary: ``dataset``, ``ranking`` ([{name, spec, distance}], nearest first),
     ``skipped`` ([{name, spec, reason}]), ``embedding`` (the target's), settings, seconds.
   """
-  from base_nas.errors import UserError
+  from base_nas.errors import DataError, UserError
   from base_nas.runs import atomic_write, dumps
   t0 = time.time()
   s = dict(DEFAULTS, **dict(cfg.get("similar") or {}))
@@ -376,7 +376,8 @@ def run_similar(cfg, workdir: str, *, progress: bool = True) -> dict:
     try:
       e = _embed_spec(c, s, seed)
     except UserError as err:  # e.g. a prior's source data is not on this machine
-      skipped.append(dict(name=c["name"], spec=c["spec"], reason=str(err)))
+      why = "its data is not available here" if isinstance(err, DataError) else "not embedded"
+      skipped.append(dict(name=c["name"], spec=c["spec"], reason=f"{why} ({err})"))
       continue
     ranking.append(dict(name=c["name"], spec=c["spec"], distance=distance(target, e)))
   ranking.sort(key=lambda r: (r["distance"], r["name"]))
