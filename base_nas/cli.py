@@ -4,6 +4,10 @@
   base-nas train      EXPERIMENT.py [field=value ...] [--workdir DIR]
   base-nas meta-train EXPERIMENT.py [field=value ...] [--workdir DIR]
   base-nas adapt      EXPERIMENT.py prior=PATH [data.spec=SPEC ...] [--workdir DIR]
+  base-nas infer      EXPERIMENT.py method=value-net|base [data.spec=SPEC | task=NAME] ...
+  base-nas predict    EXPERIMENT.py genotype=CELL[,CELL...] [data.spec=SPEC | task=NAME] ...
+  base-nas fit-predictor EXPERIMENT.py [tasks=[...]] [--workdir DIR]
+  base-nas similar    EXPERIMENT.py data.spec=SPEC [--workdir DIR]
 
 Problems with the input (a missing file, an unknown field or dataset, a checkpoint from another
 config, a diverging loss) end with one ``error: ...`` line and exit status 2.
@@ -27,7 +31,13 @@ def _parser() -> argparse.ArgumentParser:
                       ("meta-train", "meta-train a BASE prior over many tasks (many devices, "
                                      "many hosts)"),
                       ("adapt", "adapt a BASE prior to a new dataset: a posterior over cells "
-                                "and adapted weights")):
+                                "and adapted weights"),
+                      ("infer", "a cell for a new dataset by a transfer method (value network, "
+                                "BASE)"),
+                      ("predict", "predicted values of cells on a dataset, by a trained "
+                                  "predictor"),
+                      ("fit-predictor", "fit a value-network predictor on tabular benchmarks"),
+                      ("similar", "rank priors and task sources by similarity to a dataset")):
     c = sub.add_parser(name, help=help_)
     c.add_argument("config", help="experiment config file (see experiments/)")
     c.add_argument("overrides", nargs="*", metavar="field=value",
@@ -72,6 +82,15 @@ def main(argv=None) -> int:
     elif args.command == "adapt":
       from base_nas.meta.adapt import print_summary, run_adapt
       print_summary(run_adapt(cfg, workdir, progress=cfg.run.progress))
+    elif args.command in ("infer", "predict", "fit-predictor"):
+      from base_nas import infer
+      run, show = {"infer": (infer.run_infer, infer.print_infer),
+                   "predict": (infer.run_predict, infer.print_predict),
+                   "fit-predictor": (infer.fit_predictor, infer.print_fit)}[args.command]
+      show(run(cfg, workdir, progress=cfg.run.progress))
+    elif args.command == "similar":
+      from base_nas.predict.similarity import print_summary, run_similar
+      print_summary(run_similar(cfg, workdir, progress=cfg.run.progress))
     elif args.command == "search":
       from base_nas.search.loop import print_summary, run_search
       print_summary(run_search(cfg, workdir, progress=cfg.run.progress))

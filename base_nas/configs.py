@@ -180,3 +180,42 @@ SIMILAR = dict(
 
 def similar_config(**changes: Any) -> dict:
   return _merge(SIMILAR, changes)
+
+
+# A value-network predictor fitted on full tables (`base-nas fit-predictor`, base_nas/infer.py).
+PREDICTOR = dict(
+    seed=0,
+    space="nb201",
+    tasks=["cifar100", "imagenet16"],  # table tasks it learns from (CIFAR-10 left for testing)
+    landmarks=dict(count=8, seed=0),   # cells whose values describe a task (its meta-features)
+    value_net=dict(hidden=[128, 128], steps=2000, batch_size=256, cells_per_task=32,
+                   learning_rate=2e-3, weight_decay=1e-4, rank_weight=1.0),
+    run=RUN,
+)
+
+# A cell for a new dataset by a transfer method (`base-nas infer`), or predicted values of
+# cells (`base-nas predict`).
+INFER = dict(
+    seed=0,
+    method="value-net",         # value-net | base
+    space=None,                 # None: the predictor's or prior's; set, it must be theirs
+    predictor="nb201-value-net",  # value-net: a predictor directory or a shipped name
+    prior="nb201-tiny",         # base: a prior directory or a shipped name
+    task=None,                  # a table task whose look-ups replace landmark training
+    genotype=None,              # predict: the cells to score, comma-separated
+    data=dict(spec="builtin:digits", data_dir=None, image_size=16, limit=0,
+              val_fraction=0.2, test_split="test"),
+    # value-net on images: each landmark cell is trained this briefly on the data.
+    landmarks=dict(epochs=2, batch_size=64, channels=8, layers=1, lr=0.05),
+    infer=dict(candidates=10, restarts=32, steps=200, lr=0.1),
+    adapt=ADAPT["adapt"],       # base
+    run=RUN,
+)
+
+
+def predictor_config(**changes: Any) -> dict:
+  return _merge(PREDICTOR, changes)
+
+
+def infer_config(**changes: Any) -> dict:
+  return _merge(INFER, changes)
