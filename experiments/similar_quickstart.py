@@ -6,8 +6,7 @@ tasks from its 120 training classes, skipped with a note where ../shared/data is
 two extra candidates, the built-in synthetic shapes and MNIST from ../shared/data (skipped
 likewise where absent).
 
-  .venv/bin/python experiments/similar_quickstart.py
-  (or, once the command is wired: base-nas similar experiments/similar_quickstart.py)
+  base-nas similar experiments/similar_quickstart.py
 
 Expected (2-core CPU, 2026-12-07, about 32 s): 1. prior:nb201-tiny 0.2335, 2. MNIST 0.2479,
 3. builtin:synthetic 0.2698; summary.json in runs/similar_quickstart/. The digits' 8x8 images,
@@ -28,10 +27,3 @@ def get_config():
           "builtin:synthetic", "npz:" + os.path.normpath(f"{_SHARED}/images/mnist_uint8.npz")]),
   )
 
-
-if __name__ == "__main__":
-  from base_nas.config import Config
-  from base_nas.predict import similarity
-  here = os.path.dirname(os.path.abspath(__file__))
-  workdir = os.path.join(here, "..", "runs", "similar_quickstart")
-  similarity.print_summary(similarity.run_similar(Config(get_config()), os.path.normpath(workdir)))
