@@ -206,7 +206,8 @@ INFER = dict(
     data=dict(spec="builtin:digits", data_dir=None, image_size=16, limit=0,
               val_fraction=0.2, test_split="test"),
     # value-net on images: each landmark cell is trained this briefly on the data.
-    landmarks=dict(epochs=2, batch_size=64, channels=8, layers=1, lr=0.05),
+    landmarks=dict(epochs=2, batch_size=64, channels=8, layers=1, lr=0.05,
+                   eval_batches=16),  # test batches scored per landmark (0: the whole split)
     infer=dict(candidates=10, restarts=32, steps=200, lr=0.1),
     adapt=ADAPT["adapt"],       # base
     run=RUN,

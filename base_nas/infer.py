@@ -48,7 +48,7 @@ RANGES = dict(ADAPT_RANGES, **{
     "landmarks.count": int_range(2), "landmarks.seed": int_range(0),
     "landmarks.epochs": int_range(1), "landmarks.batch_size": int_range(1),
     "landmarks.channels": int_range(1), "landmarks.layers": int_range(1),
-    "landmarks.lr": float_range(0, low_inclusive=False),
+    "landmarks.lr": float_range(0, low_inclusive=False), "landmarks.eval_batches": int_range(0),
     "infer.candidates": int_range(1), "infer.restarts": int_range(1), "infer.steps": int_range(1),
     "infer.lr": float_range(0, low_inclusive=False)})
 
@@ -139,7 +139,7 @@ def _landmark_config(cfg, space: str, genotype: str) -> Config:
                 test_split=cfg.data.test_split),
       model=dict(channels=lm.channels, layers=lm.layers),
       train=dict(epochs=lm.epochs, batch_size=lm.batch_size, lr=lm.lr, cutout=0,
-                 drop_path_prob=0.0, augment=False),
+                 drop_path_prob=0.0, augment=False, eval_batches=lm.eval_batches),
       run=dict(progress=False, plots=False)))
 
 
