@@ -55,12 +55,8 @@ RANGES = dict(ADAPT_RANGES, **{
 
 def shipped_predictors() -> dict[str, str]:
   """``{short name: directory}`` of the predictors packaged with base-nas."""
-  import importlib.resources
-  root = importlib.resources.files("base_nas").joinpath(*_SHIPPED)
-  if not root.is_dir():
-    return {}
-  return {d.name: str(d) for d in sorted(root.iterdir(), key=lambda d: d.name)
-          if d.joinpath("predictor.json").is_file()}
+  from base_nas.meta.prior import shipped_dirs
+  return shipped_dirs(_SHIPPED, "predictor.json")
 
 
 def resolve_predictor(ref: str) -> str:

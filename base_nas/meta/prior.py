@@ -36,22 +36,34 @@ MODEL_FIELDS = ("channels", "layers", "stem_multiplier")
 def save_prior(path: str, theta: Any, record: Mapping[str, Any]) -> str:
   """Writes ``theta`` (host or device arrays, unreplicated) and ``record`` as a prior at
   ``path``; returns ``path``."""
+  return save_tree_dir(path, theta, "theta", "prior.json",
+                       dict(record, format=FORMAT, version=base_nas.__version__))
+
+
+def save_tree_dir(path: str, tree: Any, tree_dir: str, record_file: str,
+                  record: Mapping[str, Any]) -> str:
+  """Writes a directory holding ``tree`` as an orbax checkpoint in ``tree_dir`` and ``record``
+  as JSON in ``record_file``, whole or not at all; returns the absolute ``path``.
+
+  Priors and predictors are such directories. It is built in a temporary directory beside
+  ``path`` and renamed into place; an older directory at ``path`` is moved aside first and
+  deleted only once the new one is in place.
+  """
   import orbax.checkpoint as ocp
-  path = os.path.abspath(path)
+  path = os.path.abspath(os.fspath(path))
   parent = os.path.dirname(path)
   os.makedirs(parent, exist_ok=True)
   tmp = tempfile.mkdtemp(prefix=f".{os.path.basename(path)}.", dir=parent)
   try:
-    host = _to_numpy(theta)
+    host = _to_numpy(tree)
     with _checkpointer(ocp) as ckpt:
-      ckpt.save(os.path.join(tmp, "theta"), host)
+      ckpt.save(os.path.join(tmp, tree_dir), host)
       ckpt.wait_until_finished()
-    full = dict(record, format=FORMAT, version=base_nas.__version__)
-    atomic_write(os.path.join(tmp, "prior.json"), dumps(full))
+    atomic_write(os.path.join(tmp, record_file), dumps(dict(record)))
     old = None
     if os.path.exists(path):
       old = tempfile.mkdtemp(prefix=f".{os.path.basename(path)}.old.", dir=parent)
-      os.replace(path, os.path.join(old, "prior"))
+      os.replace(path, os.path.join(old, "previous"))
     os.replace(tmp, path)
     if old:
       shutil.rmtree(old, ignore_errors=True)
@@ -78,12 +90,18 @@ def _to_numpy(tree):
 
 def shipped_priors() -> dict[str, str]:
   """``{short name: directory}`` of the priors packaged with base-nas."""
+  return shipped_dirs(_SHIPPED, "prior.json")
+
+
+def shipped_dirs(parts: tuple[str, ...], marker: str) -> dict[str, str]:
+  """``{name: directory}`` of the packaged directories under ``base_nas/<parts>`` holding
+  ``marker`` (priors, predictors)."""
   import importlib.resources
-  root = importlib.resources.files("base_nas").joinpath(*_SHIPPED)
+  root = importlib.resources.files("base_nas").joinpath(*parts)
   if not root.is_dir():
     return {}
   return {d.name: str(d) for d in sorted(root.iterdir(), key=lambda d: d.name)
-          if d.joinpath("prior.json").is_file()}
+          if d.joinpath(marker).is_file()}
 
 
 def resolve(ref: str) -> str:

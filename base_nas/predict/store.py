@@ -15,16 +15,13 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import tempfile
 from typing import Any, Mapping
 
 import numpy as np
 
 import base_nas
 from base_nas.errors import PredictorError
-from base_nas.meta.prior import _checkpointer, _to_numpy
-from base_nas.runs import atomic_write, dumps
+from base_nas.meta.prior import _checkpointer, _to_numpy, save_tree_dir
 
 FORMAT = "base-nas-predictor"
 RECORD_FILE = "predictor.json"
@@ -37,28 +34,8 @@ def save_predictor(path: str, params: Any, record: Mapping[str, Any]) -> str:
 
   ``record`` should hold at least ``kind`` and ``space``; ``format`` and ``version`` are added.
   """
-  import orbax.checkpoint as ocp
-  path = os.path.abspath(os.fspath(path))
-  parent = os.path.dirname(path)
-  os.makedirs(parent, exist_ok=True)
-  tmp = tempfile.mkdtemp(prefix=f".{os.path.basename(path)}.", dir=parent)
-  try:
-    with _checkpointer(ocp) as ckpt:
-      ckpt.save(os.path.join(tmp, PARAMS_DIR), _to_numpy(params))
-      ckpt.wait_until_finished()
-    full = dict(record, format=FORMAT, version=getattr(base_nas, "__version__", None))
-    atomic_write(os.path.join(tmp, RECORD_FILE), dumps(full))
-    old = None
-    if os.path.exists(path):
-      old = tempfile.mkdtemp(prefix=f".{os.path.basename(path)}.old.", dir=parent)
-      os.replace(path, os.path.join(old, "predictor"))
-    os.replace(tmp, path)
-    if old:
-      shutil.rmtree(old, ignore_errors=True)
-  except BaseException:
-    shutil.rmtree(tmp, ignore_errors=True)
-    raise
-  return path
+  full = dict(record, format=FORMAT, version=getattr(base_nas, "__version__", None))
+  return save_tree_dir(path, params, PARAMS_DIR, RECORD_FILE, full)
 
 
 def read_record(path: str, kind: str | None = None, space: str | None = None) -> dict:
