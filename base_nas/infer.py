@@ -156,7 +156,15 @@ def landmark_values(cfg, record: Mapping[str, Any], space: str, workdir: str,
     raise ConfigError(f"landmarks of the {space} space cannot be trained on images (base-nas "
                       f"train builds {', '.join(_TRAINABLE)} cells): name a table task with "
                       "task=...")
+  from base_nas import data as data_lib
   from base_nas.final import run_training
+  # Checked before any landmark compiles: a dataset that cannot rank cells fails in a second.
+  dataset = data_lib.open_dataset(cfg.data.spec, cfg.data.get("data_dir"))
+  labels = np.asarray(dataset.train_split().labels)
+  if len(labels) < 10 or len(np.unique(labels)) < 2:
+    raise ConfigError(f"{cfg.data.spec} has {len(labels)} training images in "
+                      f"{len(np.unique(labels))} classes: landmark cells need at least 10 images "
+                      "of 2 or more classes")
   values = []
   for k, cell in enumerate(cells):
     if progress:

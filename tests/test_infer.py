@@ -153,3 +153,13 @@ def test_the_shipped_nb201_predictor_loads_and_never_saw_cifar10():
   # Ranked by it, CIFAR-10's cells come out in roughly the table's order.
   from scipy import stats
   assert stats.spearmanr(pred, table.values("cifar10"))[0] > 0.7
+
+
+def test_a_one_class_dataset_is_refused_before_training(nb201_predictor, tmp_path, capsys):
+  x = np.zeros((20, 8, 8, 3), np.uint8)
+  np.savez(tmp_path / "one.npz", x=x, y=np.zeros(20, np.int64))
+  exp = _write(tmp_path / "infer.py", INFER, predictor=nb201_predictor)
+  assert cli.main(["infer", exp, f"data.spec=npz:{tmp_path / 'one.npz'}",
+                   "--workdir", str(tmp_path / "w")]) == 2
+  assert "in 1 classes: landmark cells need" in capsys.readouterr().err
+  assert not (tmp_path / "w" / "landmarks").exists()
