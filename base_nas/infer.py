@@ -25,7 +25,6 @@ dataset in minutes.
 """
 from __future__ import annotations
 
-import json
 import os
 import sys
 import time
@@ -35,7 +34,7 @@ import numpy as np
 
 from base_nas import spaces
 from base_nas.config import Config
-from base_nas.errors import ConfigError, PredictorError
+from base_nas.errors import ConfigError, PredictorError, UserError
 from base_nas.predict import landmarks as landmarks_lib
 from base_nas.ranges import ADAPT_RANGES, check_ranges, float_range, int_range
 from base_nas.runs import Run
@@ -186,7 +185,7 @@ def _load_value_net(cfg):
 def _table_values(space: str, genotype) -> dict[str, float]:
   try:
     table = _table(space)
-  except Exception:  # noqa: BLE001 - a space without a table has nothing to add
+  except UserError:  # a space without a table (darts) has nothing to add
     return {}
   return {f"{space}/{t}": table.value(genotype, t) for t in table.tasks
           if np.isfinite(table.value(genotype, t))}
@@ -261,7 +260,7 @@ def _infer_base(cfg, run: Run, progress: bool) -> tuple[list[dict], dict]:
   from base_nas.meta.adapt import run_adapt
   acfg = Config(adapt_config(seed=cfg.seed, prior=cfg.prior, space=cfg.get("space"),
                              data=cfg.data.to_dict(), adapt=cfg.adapt.to_dict(),
-                             run=dict(cfg.run, plots=cfg.run.plots)))
+                             run=cfg.run.to_dict()))
   s = run_adapt(acfg, run.path("adapt"), progress=progress)
   candidates = [{"genotype": e["genotype"], "probability": e["probability"],
                  **{k: v for k, v in e.items() if k not in ("genotype", "probability")}}
