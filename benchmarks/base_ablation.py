@@ -57,20 +57,10 @@ def _ints(text: str) -> list[int]:
   return [int(x) for x in text.split(",") if x.strip()]
 
 
-def _data_spec(spec: str) -> str:
-  """The prior's data spec with its path made absolute against the repository root."""
-  scheme, sep, rest = spec.partition(":")
-  path = rest if sep else spec
-  path = path if os.path.isabs(path) else os.path.normpath(os.path.join(ROOT, path))
-  if not os.path.exists(path):
-    sys.exit(f"base_ablation: the prior's data {path} is missing (data.spec {spec!r})")
-  return f"{scheme}:{path}" if sep else path
-
-
 def build(prior_name: str):
   """(record, meta-learned theta, untrained theta, objective factory, source)."""
   import jax
-  from base_nas import data as data_lib
+  from base_nas.errors import UserError
   from base_nas import spaces
   from base_nas.meta import prior as prior_lib
   from base_nas.meta.learner import MetaLearner, OuterConfig
@@ -80,13 +70,10 @@ def build(prior_name: str):
   path = prior_lib.resolve(prior_name)
   theta, record = prior_lib.load_prior(path)
   cfg = record["config"]
-  dataset = data_lib.open_dataset(_data_spec(cfg["data"]["spec"]), cfg["data"].get("data_dir"))
-  source = dataset.split(cfg["data"]["split"]) if cfg["data"].get("split") else \
-      dataset.train_split()
-  names = record.get("held_out_class_names")
-  if names and dataset.class_names and \
-      [dataset.class_names[c] for c in record["held_out_classes"]] != names:
-    sys.exit("base_ablation: the dataset's class ids do not name the prior's held-out classes")
+  try:
+    source, _ = prior_lib.held_out_source(record, ROOT)
+  except UserError as e:
+    sys.exit(f"base_ablation: {e}")
   m = cfg["meta"]
   inner = dict(steps=m["inner_steps"], lr_weights=m["inner_lr_weights"],
                lr_alphas=m["inner_lr_alphas"], beta=m["beta"], weight_prior=m["weight_prior"],

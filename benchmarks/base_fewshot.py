@@ -73,14 +73,6 @@ def _abs(path: str) -> str:
   return path if os.path.isabs(path) else os.path.normpath(os.path.join(ROOT, path))
 
 
-def _data_spec(spec: str) -> str:
-  scheme, sep, rest = spec.partition(":")
-  path = _abs(rest if sep else spec)
-  if not os.path.exists(path):
-    _fail(f"the prior's data {path} is missing (data.spec {spec!r})")
-  return f"{scheme}:{path}" if sep else path
-
-
 def _omniglot_pixels(path: str, size: int, limit: int | None = None):
   """``(uint8 [chars*20, size, size], labels)``: ink 255 on a black background."""
   from PIL import Image
@@ -117,16 +109,9 @@ def omniglot_sampler_parts(data_dir: str, size: int):
 
 
 def tiny_sampler_parts(record):
-  from base_nas import data as data_lib
-  cfg = record["config"]
-  dataset = data_lib.open_dataset(_data_spec(cfg["data"]["spec"]), cfg["data"].get("data_dir"))
-  source = dataset.split(cfg["data"]["split"]) if cfg["data"].get("split") else \
-      dataset.train_split()
-  names = record.get("held_out_class_names")
-  if names and dataset.class_names and \
-      [dataset.class_names[c] for c in record["held_out_classes"]] != names:
-    _fail("the dataset's class ids do not name the prior's held-out classes")
-  return source, list(record["held_out_classes"]), record["mean"], record["std"]
+  from base_nas.meta.prior import held_out_source
+  source, classes = held_out_source(record, ROOT)
+  return source, classes, record["mean"], record["std"]
 
 
 class WayModel:

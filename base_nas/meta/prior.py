@@ -161,3 +161,29 @@ def load_prior(path: str) -> tuple[dict, dict]:
     first = str(e).splitlines()[0] if str(e) else type(e).__name__
     raise ConfigError(f"prior {path!r}: its weights cannot be read ({first})") from None
   return _to_numpy(theta), record
+
+
+def held_out_source(record: Mapping[str, Any], root: str = ".") -> tuple[Any, list[int]]:
+  """The split a prior was meta-trained from and the ids of the classes it held out.
+
+  Args:
+    record: the prior's record (:func:`load_prior`), with its full meta-training config.
+    root: what a relative path in the config's ``data.spec`` is relative to (the directory
+      meta-training ran in; experiments name ``../shared/...`` from the repository root).
+
+  Raises:
+    DataError: the data is missing, or its class ids no longer name the recorded classes.
+  """
+  from base_nas import data as data_lib
+  from base_nas.errors import DataError
+  data = record["config"]["data"]
+  scheme, sep, rest = data["spec"].partition(":")
+  path = rest if sep else data["spec"]
+  path = path if os.path.isabs(path) else os.path.normpath(os.path.join(root, path))
+  dataset = data_lib.open_dataset(f"{scheme}:{path}" if sep else path, data.get("data_dir"))
+  source = dataset.split(data["split"]) if data.get("split") else dataset.train_split()
+  held = [int(c) for c in record["held_out_classes"]]
+  names = record.get("held_out_class_names")
+  if names and dataset.class_names and [dataset.class_names[c] for c in held] != list(names):
+    raise DataError(f"{data['spec']}: its class ids do not name the prior's held-out classes")
+  return source, held

@@ -268,14 +268,6 @@ class NB201Table(Table):
   _resource = "nb201_cifar10_cifar100_imagenet16.csv.gz"
   _what = "an NB201 table"
 
-  @classmethod
-  def load(cls, path: str | os.PathLike | None = None) -> NB201Table:
-    """Reads an NB201 table file; by default the packaged copy, parsed once per process.
-
-    Raises:
-      TableError: the file is missing, corrupt or not an NB201 table.
-    """
-    return super().load(path)
 
   def accuracy(self, genotype: GenotypeLike, dataset: str = "cifar10") -> float:
     """Returns the 200-epoch test accuracy (%) of a cell on 'cifar10', 'cifar100' or 'imagenet16'.
@@ -304,7 +296,6 @@ class NB201Table(Table):
     return self._values[self._device(device)].copy()
 
 
-
 class TNB101Table(Table):
   """All TransNAS-Bench-101 micro cells: final-epoch value on seven tasks.
 
@@ -318,16 +309,6 @@ class TNB101Table(Table):
   _required = TNB101_TASKS
   _resource = "tnb101_micro.csv.gz"
   _what = "a TNB101 table"
-
-  @classmethod
-  def load(cls, path: str | os.PathLike | None = None) -> TNB101Table:
-    """Reads a TNB101 table file; by default the packaged copy, parsed once per process.
-
-    Raises:
-      TableError: the file is missing, corrupt or not a TNB101 table.
-    """
-    return super().load(path)
-
 
 
 TABLES: dict[str, type[Table]] = {"nb201": NB201Table, "tnb101": TNB101Table}
