@@ -90,7 +90,8 @@ META = dict(
         tau=1.0,                 # Concrete temperature
         order="fd",              # fd: finite-difference HVPs (the paper) | exact | first
         fd_radius=0.01,
-        # The meta-optimiser: Adam per part of theta.
+        # The meta-optimiser: Adam per part of theta. lr_alphas=0 with inner_lr_alphas=0 keeps
+        # the architecture at its initial, near-uniform logits: MAML over the supernet.
         lr_weights=1e-3, lr_alphas=3e-3, lr_step_sizes=1e-3, grad_clip=5.0,
         task_loop="map",         # map: one task after another per device; vmap: batched
         eval_tasks=0,            # held-out-class tasks evaluated after each epoch (0: none)

@@ -164,7 +164,7 @@ RANGES: dict[str, Range] = {
     "meta.tau": _POSITIVE,
     "meta.fd_radius": _POSITIVE,
     "meta.lr_weights": _POSITIVE,
-    "meta.lr_alphas": _POSITIVE,
+    "meta.lr_alphas": _NON_NEGATIVE,  # 0 (with inner_lr_alphas=0): MAML, see configs
     "meta.lr_step_sizes": _NON_NEGATIVE,
     "meta.grad_clip": _POSITIVE,
     "meta.eval_tasks": _COUNT,

@@ -234,3 +234,39 @@ def test_a_prior_is_named_by_path_or_by_a_shipped_short_name(trained, tmp_path, 
   assert prior_lib.resolve("tiny") == "tiny"
   with pytest.raises(Exception, match=r"not found .*or a shipped prior: tiny"):
     prior_lib.read_record("nowhere")
+
+
+@pytest.mark.parametrize("order", ["fd", "exact"])
+def test_zero_architecture_step_sizes_meta_train_maml_over_the_supernet(order):
+  # meta.lr_alphas=0 and meta.inner_lr_alphas=0: the architecture never leaves its initial
+  # logits, inside the tasks or across them, while the weights meta-learn (the MAML baseline).
+  from base_nas.meta.objective import prior_of
+  from base_nas.meta.train import build_model, inner_config, outer_config
+  cfg = Config(meta_config(tasks=dict(way=3, shots=1, queries=1, image_sizes=[8]),
+                           model=dict(channels=4, layers=1),
+                           meta=dict(inner_steps=2, order=order, tasks_per_step=2,
+                                     lr_alphas=0.0, inner_lr_alphas=0.0)))
+  learner = MetaLearner(build_model(cfg, 3), spaces.get_space("nb201"), "gumbel",
+                        inner_config(cfg.meta), outer_config(cfg.meta))
+  state0 = learner.init(jax.random.PRNGKey(0), (8, 8, 3))
+  rng = np.random.default_rng(0)
+  b = lambda: {"image": rng.normal(size=(2, 3, 8, 8, 3)).astype(np.float32),
+               "label": np.tile(np.arange(3, dtype=np.int32), (2, 1))}
+  state = state0
+  for step in range(2):
+    state, m = learner.meta_step(state, {"support": b(), "query": b(),
+                                         "id": np.arange(2, dtype=np.int32) + 2 * step},
+                                 jnp.float32(1.0))
+    assert np.isfinite(float(m["meta_loss"]))
+  same = jax.tree.map(np.array_equal, state.theta["alphas"], state0.theta["alphas"])
+  assert all(jax.tree.leaves(same))
+  moved = jax.tree.map(lambda a, c: float(np.max(np.abs(a - c))), state.theta["params"],
+                       state0.theta["params"])
+  assert max(jax.tree.leaves(moved)) > 1e-4
+  assert all(np.isfinite(x).all() for x in jax.tree.leaves(state.theta["params"]))
+  # A task's adaptation from this theta leaves the architecture where it is, too.
+  sup = jax.tree.map(lambda x: np.broadcast_to(x[0], (2,) + x[0].shape), b())
+  s, _ = learner.objective.adapt(state.theta, sup, jax.random.split(jax.random.PRNGKey(1), 2),
+                                 1.0)
+  same = jax.tree.map(np.array_equal, s["alphas"], prior_of(state.theta)["alphas"])
+  assert all(jax.tree.leaves(same))
