@@ -25,14 +25,21 @@ Variants of theta (the prior the K inner steps start from and are pulled back to
   fixed-arch      the meta-learned theta with the inner architecture step size set to 0 (its
                   log_lr alphas at -inf), so only the supernet's weights adapt: MAML over the
                   supernet with the meta-learned prior's architecture. This is the
-                  adaptation-time ablation only: a true MAML baseline would be meta-trained with
-                  the architecture fixed, which this script does not do.
+                  adaptation-time ablation only.
+  maml            (--maml PATH) a prior meta-trained on the same split with the architecture
+                  frozen at its initial near-uniform logits (experiments/maml_tiny_nb201.py):
+                  MAML with Meta-SGD step sizes over the supernet, the true fixed-architecture
+                  baseline; only its weights adapt.
 
 The inner loop is the library's: MetaObjective.adapt (the lax.scan of inner_step) for the first
 K, then further inner_step's from that state for the longer K, so K=2 and K=10 share their first
 two steps. The accuracy is the one the library reports on held-out tasks (evaluate_tasks): one
 Concrete sample of the architecture on the query set, after K full-batch support steps with the
 objective's prior terms (beta * KL, Gaussian weight prior). K=0 is the prior itself.
+
+The derived cell of a task after K steps is the most probable op per edge of its adapted
+architecture logits; the table reports its NAS-Bench-201 test accuracy on ImageNet16-120 (the
+table task nearest to Tiny ImageNet tasks) and CIFAR-10, averaged over tasks.
 
 Prints a markdown table (mean +- 95% normal interval over all tasks of all seeds; the std of the
 per-seed means) and writes --out as JSON (a temporary file renamed into place).
@@ -50,7 +57,7 @@ import numpy as np
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-VARIANTS = ("meta-learned", "untrained", "uniform-arch", "fixed-arch")
+VARIANTS = ("meta-learned", "untrained", "uniform-arch", "fixed-arch", "maml")
 
 
 def _ints(text: str) -> list[int]:
@@ -94,7 +101,7 @@ def build(prior_name: str):
   return record, theta, fresh, objective, source
 
 
-def variants(theta, fresh) -> dict:
+def variants(theta, fresh, maml=None) -> dict:
   import jax
   out = {"meta-learned": theta, "untrained": fresh,
          "uniform-arch": dict(theta, alphas=jax.tree.map(np.zeros_like, theta["alphas"]))}
@@ -103,12 +110,17 @@ def variants(theta, fresh) -> dict:
   lr = dict(theta["log_lr"], alphas=jax.tree.map(lambda a: np.full_like(a, -np.inf),
                                                  theta["log_lr"]["alphas"]))
   out["fixed-arch"] = dict(theta, log_lr=lr)
+  if maml is not None:
+    out["maml"] = maml
   # One tree structure and dtype for all, so one compiled program serves every variant.
   return {k: jax.tree.map(lambda a: np.asarray(a, np.float32), v) for k, v in out.items()}
 
 
 def make_eval(objective, steps: list[int], tau: float):
-  """A jitted ``(theta, tasks, keys) -> {accuracy, ce: [tasks, len(steps)]}``."""
+  """A jitted ``(theta, tasks, keys) -> {accuracy, ce: [tasks, len(steps)], cells}``.
+
+  ``cells``: ``{cell type: [tasks, len(steps), edges]}``, the most probable op of each edge.
+  """
   import jax
   import jax.numpy as jnp
   from base_nas.meta.objective import prior_of
@@ -120,7 +132,7 @@ def make_eval(objective, steps: list[int], tau: float):
     inner, qkey = keys[:-1], keys[-1]
     prior = prior_of(theta)
     rep = lambda n: jax.tree.map(lambda x: jnp.broadcast_to(x, (n,) + x.shape), task["support"])
-    accs, ces = [], []
+    accs, ces, cells = [], [], []
     state, done = prior, 0
     for k in steps:
       if k > done:
@@ -135,7 +147,12 @@ def make_eval(objective, steps: list[int], tau: float):
       _, met = objective.loss(state, prior, task["query"], qkey, tau)
       accs.append(met["accuracy"])
       ces.append(met["ce"])
-    return {"accuracy": jnp.stack(accs), "ce": jnp.stack(ces)}
+      # -1 marks an edge whose top op is tied (all-zero logits): its cell is undefined.
+      top = lambda a: jnp.where(jnp.sum(a == a.max(-1, keepdims=True), -1) > 1, -1,
+                                jnp.argmax(a, -1))
+      cells.append(jax.tree.map(top, state["alphas"]))
+    return {"accuracy": jnp.stack(accs), "ce": jnp.stack(ces),
+            "cells": jax.tree.map(lambda *c: jnp.stack(c), *cells)}
 
   return jax.jit(lambda theta, tasks, keys: jax.lax.map(lambda xs: one(theta, xs),
                                                         (tasks, keys)))
@@ -176,7 +193,10 @@ def main(argv=None) -> int:
   p.add_argument("--seeds", default="0,1,2,3,4")
   p.add_argument("--tasks", type=int, default=40, help="held-out tasks a seed")
   p.add_argument("--steps", default="0,2,10", help="inner steps K to report (0 = the prior)")
-  p.add_argument("--variants", default=",".join(VARIANTS))
+  p.add_argument("--variants", default=",".join(VARIANTS),
+                 help="maml is run only with --maml")
+  p.add_argument("--maml", default=None, help="a prior meta-trained with the architecture "
+                 "frozen on the same split (experiments/maml_tiny_nb201.py)")
   p.add_argument("--out", default=None, help="JSON results file")
   a = p.parse_args(argv)
   t_start = time.time()
@@ -188,8 +208,30 @@ def main(argv=None) -> int:
   unknown = [v for v in names if v not in VARIANTS]
   if unknown:
     sys.exit(f"base_ablation: unknown variant {unknown[0]!r} (choose from {', '.join(VARIANTS)})")
+  if not a.maml:
+    names = [v for v in names if v != "maml"]
   record, theta, fresh, objective, source = build(a.prior)
-  thetas = variants(theta, fresh)
+  maml = None
+  if a.maml:
+    from base_nas.errors import ConfigError
+    from base_nas.meta import prior as prior_lib
+    try:
+      maml, maml_record = prior_lib.load_prior(prior_lib.resolve(a.maml))
+      prior_lib.check_same_split(record, maml_record, a.maml)
+    except ConfigError as e:
+      sys.exit(f"base_ablation: --maml: {e}")
+  thetas = variants(theta, fresh, maml)
+  from base_nas import spaces
+  from base_nas.predict.tables import load_table
+  space, table = spaces.get_space(record["space"]), load_table(record["space"])
+
+  def table_accs(cells, dataset):
+    """[tasks, len(steps)] table accuracies of the derived cells (NaN: a tied edge)."""
+    (name, idx), = cells.items()  # NB201: one cell type
+    eye = np.eye(len(space.ops))
+    return np.asarray([[np.nan if (e < 0).any() else
+                        table.accuracy(space.derive({name: eye[e]}), dataset) for e in row]
+                       for row in idx])
   tau = float(record["config"]["meta"]["tau"])
   evaluate = make_eval(objective, steps, tau)
   lrs = {k: float(np.exp(np.mean([np.mean(x) for x in jax.tree.leaves(v)])))
@@ -198,6 +240,7 @@ def main(argv=None) -> int:
         f"(geometric mean over tensors) {lrs}; held-out classes {len(record['held_out_classes'])}",
         flush=True)
   acc = {v: {k: [] for k in steps} for v in names}
+  tab = {d: {v: {k: [] for k in steps} for v in names} for d in ("imagenet16", "cifar10")}
   ce = {v: {k: [] for k in steps} for v in names}
   wall = {v: 0.0 for v in names}
   seeds = _ints(a.seeds)
@@ -205,7 +248,7 @@ def main(argv=None) -> int:
     groups = draw_tasks(record, source, seed, a.tasks)
     for v in names:
       t = time.time()
-      a_parts, c_parts = [], []
+      a_parts, c_parts, t_parts = [], [], {d: [] for d in tab}
       for size, (tasks, ids) in groups.items():
         # Task i's Gumbel noise comes from (seed, i) alone: the same for every variant.
         keys = jax.vmap(lambda i: jax.random.fold_in(jax.random.PRNGKey(seed), i))(
@@ -213,16 +256,21 @@ def main(argv=None) -> int:
         out = jax.device_get(evaluate(thetas[v], tasks, keys))
         a_parts.append(out["accuracy"])
         c_parts.append(out["ce"])
+        for d in tab:
+          t_parts[d].append(table_accs(out["cells"], d))
       wall[v] += time.time() - t
       av, cv = np.concatenate(a_parts), np.concatenate(c_parts)
       for j, k in enumerate(steps):
         acc[v][k].append(av[:, j])
         ce[v][k].append(cv[:, j])
+        for d in tab:
+          tab[d][v][k].append(np.concatenate(t_parts[d])[:, j])
       print(f"seed {seed} {v}: " + ", ".join(f"K={k} {100 * av[:, j].mean():.1f}%"
                                              for j, k in enumerate(steps))
             + f" ({time.time() - t:.0f} s)", flush=True)
   total = time.time() - t_start
-  results = {v: {str(k): {"accuracy": _stats(acc[v][k]), "query_ce": _stats(ce[v][k])}
+  results = {v: {str(k): {"accuracy": _stats(acc[v][k]), "query_ce": _stats(ce[v][k]),
+                          **{f"table_{d}": _stats(tab[d][v][k]) for d in tab}}
                  for k in steps} for v in names}
   print(f"\nHeld-out query accuracy (%), {a.prior}, {len(seeds)} seeds x {a.tasks} tasks "
         f"(10-way 5-shot 5-query, sizes {record['config']['tasks']['image_sizes']} in turn): "
@@ -235,13 +283,24 @@ def main(argv=None) -> int:
       s = results[v][str(k)]["accuracy"]
       cells.append(f"{100 * s['mean']:.1f} +- {100 * s['ci95']:.1f} [{100 * s['seed_std']:.1f}]")
     print(f"| {v} | " + " | ".join(cells) + f" | {wall[v]:.0f} |")
+  print("\nNAS-Bench-201 test accuracy (%) of the derived cells (most probable op per edge of "
+        "each task's adapted architecture), ImageNet16-120 / CIFAR-10: mean over tasks\n")
+  print("| variant | " + " | ".join(f"K={k}" for k in steps) + " |")
+  print("|---|" + "---|" * len(steps))
+  for v in names:
+    print(f"| {v} | " + " | ".join(
+        "tie" if np.isnan(results[v][str(k)]["table_cifar10"]["mean"]) else
+        f"{results[v][str(k)]['table_imagenet16']['mean']:.2f} / "
+        f"{results[v][str(k)]['table_cifar10']['mean']:.2f}" for k in steps) + " |")
+  print("(tie: uniform logits name no cell)")
   print("\nfixed-arch: the meta-learned prior adapted with the architecture frozen (inner "
-        "architecture step 0) - an adaptation-time ablation, not a MAML baseline meta-trained "
-        "with a fixed architecture.")
+        "architecture step 0), an adaptation-time ablation; "
+        + ("maml: meta-trained with the architecture frozen." if a.maml else
+           "no MAML baseline meta-trained with a fixed architecture (pass --maml PATH)."))
   print(f"untrained: step sizes are the config's initial ones; wall time {total:.0f} s in all "
         "(with data loading and compiling)")
   if a.out:
-    atomic_write(a.out, dumps({"prior": a.prior, "seeds": seeds, "tasks_per_seed": a.tasks,
+    atomic_write(a.out, dumps({"prior": a.prior, "maml": a.maml, "seeds": seeds, "tasks_per_seed": a.tasks,
                                "steps": steps, "results": results, "eval_seconds": wall,
                                "seconds": total, "learned_step_sizes": lrs,
                                "accuracy_per_task": {v: {str(k): [x.tolist() for x in acc[v][k]]

@@ -30,9 +30,12 @@ Methods (the same supernet, the same episodes and the same Gumbel noise, a paire
                        sizes (Meta-SGD log_lr).
   untrained            a fresh theta from the initialisation meta-training starts from
                        (PRNGKey(config seed)), the config's initial step sizes
-                       (inner_lr_weights, inner_lr_alphas); the "MAML in the same code" baseline
-                       without any meta-training. A MAML meta-trained with the architecture
-                       frozen is not run here (see the caveats the script prints).
+                       (inner_lr_weights, inner_lr_alphas): no meta-training at all.
+  maml (--maml PATH)   a prior meta-trained like this one with the architecture frozen at its
+                       initial near-uniform logits (experiments/maml_tiny_nb201.py: meta.lr_alphas
+                       = meta.inner_lr_alphas = 0): MAML with Meta-SGD step sizes over the same
+                       supernet, the same tasks, inner loop and meta-steps. Its episodes adapt
+                       the weights only, as it was meta-trained to.
 
 Accuracy is what the library reports on held-out tasks (train.evaluate_tasks): one Concrete
 sample of the adapted architecture on the query set, after K full-batch support steps with the
@@ -117,7 +120,7 @@ def tiny_sampler_parts(record):
 class WayModel:
   """The prior's supernet built ``way``-way, its objective, and the two thetas."""
 
-  def __init__(self, record, prior_theta, way: int):
+  def __init__(self, record, prior_theta, way: int, others=None):
     import jax
     from base_nas import spaces
     from base_nas.meta.learner import MetaLearner, OuterConfig
@@ -144,6 +147,8 @@ class WayModel:
     # One tree structure and dtype for both, so one compiled program serves both methods.
     f32 = lambda t: jax.tree.map(lambda a: np.asarray(a, np.float32), t)
     self.thetas = {"meta-learned": f32(meta), "untrained": f32(zero(fresh))}
+    for name, t in (others or {}).items():
+      self.thetas[name] = f32(zero(fit_head(t, jax.tree.map(np.zeros_like, fresh))))
     self.objective = MetaObjective(self.model.apply, m["relaxation"], inner)
     self.tau = float(m["tau"])
 
@@ -190,6 +195,8 @@ def main(argv=None) -> int:
   p.add_argument("--size", type=int, default=16, help="image side length")
   p.add_argument("--chunk", type=int, default=25, help="episodes a compiled call")
   p.add_argument("--seed", type=int, default=0)
+  p.add_argument("--maml", default=None, help="a prior meta-trained with the architecture "
+                 "frozen (experiments/maml_tiny_nb201.py): adds the maml method")
   p.add_argument("--out", default=None, help="JSON results file")
   a = p.parse_args(argv)
   t_start = time.time()
@@ -208,6 +215,20 @@ def main(argv=None) -> int:
     theta, record = prior_lib.load_prior(prior_lib.resolve(a.prior))
   except ConfigError as e:
     _fail(str(e))
+  methods, others = list(METHODS), {}
+  if a.maml:
+    try:
+      others["maml"], maml_record = prior_lib.load_prior(prior_lib.resolve(a.maml))
+      prior_lib.check_same_split(record, maml_record, a.maml)
+    except ConfigError as e:
+      _fail(f"--maml: {e}")
+    methods.append("maml")
+  n_params = int(sum(np.size(x) for x in jax.tree.leaves(theta["params"])))
+  print(f"{a.prior}: {n_params:,} supernet parameters ({record['config']['tasks']['way']}-way "
+        f"head), {record.get('meta_steps')} meta-steps in {record.get('wall_seconds', '?')} s"
+        + (f"; maml {a.maml}: {maml_record.get('meta_steps')} meta-steps in "
+           f"{maml_record.get('wall_seconds', '?')} s" if a.maml else ""),
+        flush=True)
 
   parts, models, results, wall = {}, {}, {}, {}
   for name, data, way, shots in chosen:
@@ -222,52 +243,55 @@ def main(argv=None) -> int:
     except DataError as e:
       _fail(str(e))
     if way not in models:
-      wm = WayModel(record, theta, way)
+      wm = WayModel(record, theta, way, others)
       models[way] = (wm, make_eval(wm.objective, max(steps), wm.tau))
     wm, evaluate = models[way]
-    accs = {m: [] for m in METHODS}
+    accs = {m: [] for m in methods}
     t = time.time()
     for c0 in range(0, a.episodes, a.chunk):
       ids = list(range(c0, min(a.episodes, c0 + a.chunk)))
       eps = [sampler.task(i) for i in ids]
       tasks = {part: {k: np.stack([e[part][k] for e in eps]) for k in ("image", "label")}
                for part in ("support", "query")}
-      # Episode i's Gumbel noise from (seed, i) alone: the same for both methods.
+      # Episode i's Gumbel noise from (seed, i) alone: the same for every method.
       keys = jax.vmap(lambda i: jax.random.fold_in(jax.random.PRNGKey(a.seed), i))(
           np.asarray(ids, np.int32))
-      for m in METHODS:
+      for m in methods:
         accs[m].append(np.asarray(jax.device_get(evaluate(wm.thetas[m], tasks, keys))))
     wall[name] = time.time() - t
     results[name] = {}
-    for m in METHODS:
+    for m in methods:
       av = np.concatenate(accs[m])
       results[name][m] = {str(k): _stats(av[:, k - 1]) for k in steps}
       results[name][m]["per_episode"] = {str(k): av[:, k - 1].tolist() for k in steps}
     print(f"{name}: " + "; ".join(
         f"{m} " + ", ".join(f"K={k} {100 * results[name][m][str(k)]['mean']:.1f}%"
-                            for k in steps) for m in METHODS)
+                            for k in steps) for m in methods)
         + f" ({wall[name]:.0f} s)", flush=True)
 
   total = time.time() - t_start
   print(f"\nFew-shot query accuracy (%), {a.prior} adapted without retraining, {a.episodes} "
         f"episodes a setting, {a.queries} queries a class, {a.size} px: mean +- 95% interval "
         "(1.96 std / sqrt(episodes))\n")
-  head = [f"{m} K={k}" for m in METHODS for k in steps]
+  head = [f"{m} K={k}" for m in methods for k in steps]
   print("| setting | chance | " + " | ".join(head) + " | published MAML | published BASE | s |")
   print("|---|---|" + "---|" * len(head) + "---|---|---|")
   for name, _, way, _ in chosen:
     cells = [f"{100 * results[name][m][str(k)]['mean']:.1f} +- "
-             f"{100 * results[name][m][str(k)]['ci95']:.1f}" for m in METHODS for k in steps]
+             f"{100 * results[name][m][str(k)]['ci95']:.1f}" for m in methods for k in steps]
     pub = PUBLISHED.get(name, {})
     print(f"| {name} | {100 / way:.0f} | " + " | ".join(cells)
           + f" | {pub.get('MAML', '-')} | {pub.get('BASE', '-')} | {wall[name]:.0f} |")
   print("\npublished: MAML (Finn et al. 2017) Omniglot 28 px and Mini-ImageNet 84 px, BASE "
         "(Shaw et al. 2019) Mini-ImageNet; here tiny-* is Tiny ImageNet held-out classes at "
         f"{a.size} px, a stand-in, not Mini-ImageNet. untrained = the same supernet from a fresh "
-        "init, not a meta-trained MAML (none was run).")
+        "init" + ("; maml = meta-trained with the architecture frozen." if a.maml else
+                  ", not a meta-trained MAML (pass --maml PATH for that)."))
   print(f"wall time {total:.0f} s in all (with data loading and compiling)")
   if a.out:
-    atomic_write(a.out, dumps({"prior": a.prior, "episodes": a.episodes, "queries": a.queries,
+    atomic_write(a.out, dumps({"prior": a.prior, "maml": a.maml, "parameters": n_params,
+                               "meta_seconds": record.get("wall_seconds"),
+                               "episodes": a.episodes, "queries": a.queries,
                                "image_size": a.size, "steps": steps, "seed": a.seed,
                                "results": results, "published": PUBLISHED,
                                "eval_seconds": wall, "seconds": total}))

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from base_nas import cli
+from base_nas.errors import ConfigError
 from base_nas.meta import prior as prior_lib
 
 DEMO = os.path.join(os.path.dirname(__file__), "..", "experiments", "adapt_quickstart.py")
@@ -40,3 +41,15 @@ def test_the_readme_demo_adapts_the_shipped_prior(tmp_path, capsys):
   assert summary["prior"] == os.path.abspath(prior_lib.resolve("nb201-tiny"))
   assert summary["steps"] == 3 and 0.0 <= summary["test_accuracy"] <= 1.0
   assert (work / "genotype.json").exists() and (work / "posterior.png").exists()
+
+
+def test_a_baseline_prior_must_share_the_model_and_the_held_out_split():
+  path = prior_lib.resolve("nb201-tiny")
+  record = prior_lib.read_record(path)
+  prior_lib.check_same_split(record, record, path)
+  other = dict(record, held_out_classes=record["held_out_classes"][1:] + [record["classes"][0]])
+  with pytest.raises(ConfigError, match="another split"):
+    prior_lib.check_same_split(record, other, "x")
+  other = dict(record, model=dict(record["model"], channels=16))
+  with pytest.raises(ConfigError, match="model.channels=16"):
+    prior_lib.check_same_split(record, other, "x")

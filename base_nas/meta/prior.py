@@ -150,6 +150,17 @@ def check_compatible(record: Mapping[str, Any], path: str, space: str,
                       + ", ".join(problems))
 
 
+def check_same_split(record: Mapping[str, Any], other: Mapping[str, Any], path: str) -> None:
+  """ConfigError unless the prior at ``path`` (``other``) fits ``record``'s model and held out
+  the same classes: baselines scored on ``record``'s held-out tasks must never have seen them."""
+  check_compatible(other, path, record["space"], record["model"], record.get("relaxation"))
+  if (other.get("source") != record.get("source")
+      or sorted(other.get("held_out_classes", [])) != sorted(record.get("held_out_classes", []))):
+    raise ConfigError(f"prior {path!r} was meta-trained on another split (source "
+                      f"{other.get('source')!r}, {len(other.get('held_out_classes', []))} held-out "
+                      "classes): its held-out tasks are not these")
+
+
 def load_prior(path: str) -> tuple[dict, dict]:
   """``(theta, record)`` of the prior at ``path``, theta as numpy arrays."""
   import orbax.checkpoint as ocp
