@@ -101,7 +101,9 @@ META = dict(
 
 ADAPT = dict(
     seed=0,
-    prior=None,            # the prior directory `base-nas meta-train` wrote (required)
+    prior=None,            # required: a prior directory (`base-nas meta-train` writes one), a
+                           # shipped prior's name, or nearest: the shipped prior whose source is
+                           # nearest the dataset by task similarity (predict/similarity.py)
     space=None,            # None: the prior's; set, it must be the prior's
     model=dict(channels=None, layers=None),  # likewise
     data=dict(spec="builtin:digits", data_dir=None, image_size=16, limit=0,
@@ -201,7 +203,7 @@ INFER = dict(
     method="value-net",         # value-net | base
     space=None,                 # None: the predictor's or prior's; set, it must be theirs
     predictor="nb201-value-net",  # value-net: a predictor directory or a shipped name
-    prior="nb201-tiny",         # base: a prior directory or a shipped name
+    prior="nb201-tiny",         # base: a prior directory, a shipped name, or nearest
     task=None,                  # a table task whose look-ups replace landmark training
     genotype=None,              # predict: the cells to score, comma-separated
     data=dict(spec="builtin:digits", data_dir=None, image_size=16, limit=0,

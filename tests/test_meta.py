@@ -270,3 +270,31 @@ def test_zero_architecture_step_sizes_meta_train_maml_over_the_supernet(order):
                                  1.0)
   same = jax.tree.map(np.array_equal, s["alphas"], prior_of(state.theta)["alphas"])
   assert all(jax.tree.leaves(same))
+
+
+def test_prior_nearest_picks_the_shipped_prior_whose_source_is_nearest(files, trained, tmp_path,
+                                                                        monkeypatch, capsys):
+  import shutil
+  from base_nas.errors import ConfigError
+  from base_nas.predict import similarity
+  synth = str(tmp_path / "synth")
+  shutil.copytree(trained / "prior", synth)
+  similarity.embed_prior(synth, max_images=120, steps=100)
+  # Stored under other settings than nb201-tiny's: each is compared in its own settings.
+  assert similarity.read_embedding(synth)["settings"]["max_images"] == 120
+  real = prior_lib.resolve("nb201-tiny")
+  assert similarity.read_embedding(real) is not None  # shipped with the package
+  monkeypatch.setattr(prior_lib, "shipped_priors", lambda: {"nb201-tiny": real, "synth": synth})
+  # The synthetic-shapes prior for synthetic shapes (its own source; the other is Tiny
+  # ImageNet), and only nb201 priors exist.
+  pick = similarity.nearest_prior("builtin:synthetic", progress=False)
+  assert pick["name"] == "synth" and [r["name"] for r in pick["ranking"]] == [
+      "prior:synth", "prior:nb201-tiny"]
+  with pytest.raises(ConfigError, match="no shipped prior of space 'darts'"):
+    similarity.nearest_prior("builtin:synthetic", space="darts", progress=False)
+  work = tmp_path / "adapt"
+  assert cli.main(["adapt", files["adapt"], "prior=nearest", "data.spec=builtin:synthetic",
+                   "adapt.steps=2", "--workdir", str(work)]) == 0
+  assert "prior=nearest: synth" in capsys.readouterr().out
+  summary = json.loads((work / "summary.json").read_text())
+  assert summary["prior_choice"]["name"] == "synth" and summary["prior"] == os.path.abspath(synth)

@@ -34,6 +34,10 @@ from base_nas.runs import Run
 from base_nas.search.loop import nb201_accuracies, subset
 
 
+# ``prior=nearest``: the shipped prior whose meta-training source is nearest by task similarity.
+NEAREST = "nearest"
+
+
 def _inner(record) -> InnerConfig:
   r = record["inner"]
   return InnerConfig(steps=1, lr_weights=r["inner_lr_weights"], lr_alphas=r["inner_lr_alphas"],
@@ -116,8 +120,15 @@ def run_adapt(cfg, workdir: str, *, progress: bool = True) -> dict:
   check_ranges(cfg, ADAPT_RANGES)
   if not cfg.get("prior"):
     raise ConfigError("prior=PATH is required: the prior directory `base-nas meta-train` wrote "
-                      "(runs/<experiment>/prior)")
-  prior_path = prior_lib.resolve(cfg.prior)
+                      "(runs/<experiment>/prior), a shipped prior's name, or nearest")
+  choice = None
+  if cfg.prior == NEAREST:
+    from base_nas.predict.similarity import nearest_prior
+    choice = nearest_prior(cfg.data.spec, cfg.data.get("data_dir"), limit=cfg.data.limit,
+                           space=cfg.get("space"), progress=progress)
+    prior_path = choice["path"]
+  else:
+    prior_path = prior_lib.resolve(cfg.prior)
   record = prior_lib.read_record(prior_path)
   _check_against_prior(cfg, record, prior_path)
   size = cfg.data.image_size
@@ -199,6 +210,8 @@ def run_adapt(cfg, workdir: str, *, progress: bool = True) -> dict:
                       keys=("valid/accuracy", "entropy", "train/loss"))
   summary = {
       "prior": os.path.abspath(prior_path), "dataset": cfg.data.spec, "space": space.name,
+      "prior_choice": choice and {k: choice[k] for k in ("name", "distance", "ranking",
+                                                         "skipped", "seconds")},
       "steps": epochs * per_epoch, "adapt_seconds": adapt_seconds,
       "seconds": time.time() - t_start,
       "test_split": test_name, "test_accuracy": acc, "test_accuracy_most_probable": acc_map,
@@ -222,6 +235,12 @@ def print_summary(summary: Mapping[str, Any], stream=None) -> None:
   stream = stream or sys.stdout
   print(f"\nBASE adaptation to {summary['dataset']} ({summary['space']} space): "
         f"{summary['steps']} steps in {summary['adapt_seconds']:.0f} s", file=stream)
+  choice = summary.get("prior_choice")
+  if choice:
+    others = ", ".join(f"{r['name']} {r['distance']:.3f}" for r in choice["ranking"][1:])
+    print(f"  prior=nearest: {choice['name']} (task distance {choice['distance']:.3f}"
+          + (f"; then {others}" if others else "; the only comparable shipped prior")
+          + f"; {choice['seconds']:.0f} s)", file=stream)
   print(f"  supernet {summary['test_split']} accuracy: posterior predictive "
         f"{100 * summary['test_accuracy']:.2f}%, most probable cell "
         f"{100 * summary['test_accuracy_most_probable']:.2f}%", file=stream)

@@ -28,7 +28,10 @@ so the embedding sees low-level statistics (strokes, colour, texture) more than 
 docs/similarity.md measures what it separates.
 
 :func:`run_similar` embeds a config's dataset and ranks candidate tasks by distance: the
-meta-training sources of the shipped priors and any data specs in ``similar.candidates``.
+meta-training sources of the shipped priors and any data specs in ``similar.candidates``. A
+prior directory may hold its source's embedding (``embedding.json``, :func:`embed_prior`), so
+that it is ranked where its source data is not (a fresh install); :func:`nearest_prior` picks
+the nearest such prior for ``prior=nearest`` in ``adapt`` and ``infer``.
 """
 from __future__ import annotations
 
@@ -299,17 +302,62 @@ def _prior_spec_path(spec: str) -> str:
   return spec
 
 
-def _prior_candidates(seed: int) -> list[dict]:
-  """The shipped priors' meta-training sources as candidates: spec, classes, way."""
+def _prior_candidate(name: str, path: str) -> dict:
+  """A prior's meta-training source as a candidate: spec, classes, way, its stored embedding."""
   from base_nas.meta import prior as prior_lib
-  out = []
-  for name, path in prior_lib.shipped_priors().items():
-    record = prior_lib.read_record(path)
-    spec = record.get("source") or record.get("config", {}).get("data", {}).get("spec")
-    out.append(dict(name=f"prior:{name}", spec=spec and _prior_spec_path(spec),
-                    classes=record.get("classes"), way=record.get("way"),
-                    data_dir=record.get("config", {}).get("data", {}).get("data_dir")))
-  return out
+  record = prior_lib.read_record(path)
+  spec = record.get("source") or record.get("config", {}).get("data", {}).get("spec")
+  return dict(name=f"prior:{name}", spec=spec and _prior_spec_path(spec), path=path,
+              space=record.get("space"), classes=record.get("classes"), way=record.get("way"),
+              data_dir=record.get("config", {}).get("data", {}).get("data_dir"),
+              stored=read_embedding(path))
+
+
+def _prior_candidates(seed: int) -> list[dict]:
+  from base_nas.meta import prior as prior_lib
+  return [_prior_candidate(n, p) for n, p in prior_lib.shipped_priors().items()]
+
+
+EMBEDDING_FILE = "embedding.json"
+# What an embedding depends on besides the data: two compare only when these agree.
+_SETTING_KEYS = ("probe_seed", "steps", "max_images", "samples", "tasks", "image_size")
+
+
+def _settings(s: Mapping[str, Any], seed: int) -> dict:
+  return dict({k: int(s[k]) for k in _SETTING_KEYS}, seed=int(seed))
+
+
+def read_embedding(prior_path: str) -> dict | None:
+  """``{embedding, settings}`` stored in a prior directory, or None (none, or unreadable)."""
+  import json
+  try:
+    with open(os.path.join(prior_path, EMBEDDING_FILE)) as f:
+      d = json.load(f)
+    e = np.asarray(d["embedding"], np.float64)
+    settings = {k: int(d["settings"][k]) for k in _SETTING_KEYS + ("seed",)}
+  except (OSError, ValueError, KeyError, TypeError):
+    return None
+  if e.ndim != 1 or len(e) != sum(CHANNELS) or not np.all(np.isfinite(e)) or (e < 0).any():
+    return None
+  return {"embedding": e, "settings": settings}
+
+
+def embed_prior(prior_path: str, *, seed: int = 0, **settings) -> dict:
+  """Embeds a prior's meta-training source (its data must be readable here) and stores the
+  result in the prior directory as ``embedding.json`` (written to a temporary name, renamed).
+
+  ``settings`` override :data:`DEFAULTS` (and ``image_size``: :data:`IMAGE_SIZE`).
+  """
+  from base_nas.runs import atomic_write, dumps
+  s = dict(DEFAULTS, image_size=IMAGE_SIZE, **settings)
+  c = _prior_candidate(os.path.basename(os.path.normpath(prior_path)), prior_path)
+  if not c["spec"]:
+    raise SimilarityError(f"prior {prior_path!r}: its record names no data source to embed")
+  e = _embed_spec(c, s, seed)
+  out = {"embedding": [float(v) for v in e], "settings": _settings(s, seed),
+         "source": c["spec"]}
+  atomic_write(os.path.join(prior_path, EMBEDDING_FILE), dumps(out) + "\n")
+  return {"embedding": e, "settings": out["settings"]}
 
 
 def _embed_spec(c: Mapping[str, Any], s: Mapping[str, Any], seed: int, limit: int = 0
@@ -325,7 +373,7 @@ def _embed_spec(c: Mapping[str, Any], s: Mapping[str, Any], seed: int, limit: in
     for t in range(s["tasks"]):
       chosen = rng.choice(np.asarray(classes), size=min(int(way), len(classes)), replace=False)
       x, y = load_task(c["spec"], c.get("data_dir"), max_images=s["max_images"], seed=seed + t,
-                       classes=chosen, image_size=s["image_size"])
+                       classes=chosen, limit=limit, image_size=s["image_size"])
       draws.append(embed_task(x, y, **kw))
     e = np.mean(draws, axis=0)
     return e / e.sum()
@@ -349,7 +397,6 @@ def run_similar(cfg, workdir: str, *, progress: bool = True) -> dict:
     the summary: ``dataset``, ``ranking`` ([{name, spec, distance}], nearest first),
     ``skipped`` ([{name, spec, reason}]), ``embedding`` (the target's), settings, seconds.
   """
-  from base_nas.errors import DataError, UserError
   from base_nas.runs import atomic_write, dumps
   t0 = time.time()
   s = dict(DEFAULTS, **dict(cfg.get("similar") or {}))
@@ -367,8 +414,30 @@ def run_similar(cfg, workdir: str, *, progress: bool = True) -> dict:
                        limit=int(data.get("limit") or 0))
   candidates = (_prior_candidates(seed) if s["priors"] else []) + [
       dict(name=spec, spec=spec) for spec in s["candidates"]]
+  ranking, skipped = _rank(target, candidates, s, seed, say)
+  summary = dict(dataset=data["spec"], ranking=ranking, skipped=skipped,
+                 embedding=[float(v) for v in target],
+                 settings=dict(s, candidates=list(s["candidates"])),
+                 seconds=round(time.time() - t0, 1))
+  os.makedirs(workdir, exist_ok=True)
+  path = os.path.join(workdir, "summary.json")
+  atomic_write(path, dumps(summary) + "\n")
+  summary["files"] = {"summary": path}
+  return summary
+
+
+def _rank(target, candidates, s, seed: int, say) -> tuple[list[dict], list[dict]]:
+  """``(ranking nearest first, skipped)``: a candidate's stored embedding is used when it was
+  made under these settings, else its data is embedded (and skipped when it cannot be read)."""
+  from base_nas.errors import DataError, UserError
   ranking, skipped = [], []
+  key = _settings(s, seed)
   for c in candidates:
+    stored = c.get("stored")
+    if stored and stored["settings"] == key:
+      ranking.append(dict(name=c["name"], spec=c["spec"], stored=True,
+                          distance=distance(target, stored["embedding"])))
+      continue
     if not c.get("spec"):
       skipped.append(dict(name=c["name"], spec=None, reason="its record names no data spec"))
       continue
@@ -381,15 +450,60 @@ def run_similar(cfg, workdir: str, *, progress: bool = True) -> dict:
       continue
     ranking.append(dict(name=c["name"], spec=c["spec"], distance=distance(target, e)))
   ranking.sort(key=lambda r: (r["distance"], r["name"]))
-  summary = dict(dataset=data["spec"], ranking=ranking, skipped=skipped,
-                 embedding=[float(v) for v in target],
-                 settings=dict(s, candidates=list(s["candidates"])),
-                 seconds=round(time.time() - t0, 1))
-  os.makedirs(workdir, exist_ok=True)
-  path = os.path.join(workdir, "summary.json")
-  atomic_write(path, dumps(summary) + "\n")
-  summary["files"] = {"summary": path}
-  return summary
+  return ranking, skipped
+
+
+def nearest_prior(spec: str, data_dir: str | None = None, *, limit: int = 0,
+                  space: str | None = None, progress: bool = True) -> dict:
+  """The shipped prior (of ``space``, when given) whose meta-training source is nearest to the
+  dataset ``spec``: what ``prior=nearest`` resolves to in ``adapt`` and ``infer``.
+
+  The dataset is embedded as the priors' sources were: under the settings their stored
+  embeddings were made with, averaged over tasks of their way (``similar.tasks`` of them).
+
+  Returns:
+    ``{name, path, distance, ranking, skipped, seconds}``, ranking as in :func:`run_similar`.
+
+  Raises:
+    ConfigError: no shipped prior (of that space) can be compared with the dataset.
+  """
+  from base_nas.errors import ConfigError
+  from base_nas.meta import prior as prior_lib
+  t0 = time.time()
+  say = (lambda m: print(m, file=sys.stderr)) if progress else (lambda m: None)
+  shipped = prior_lib.shipped_priors()
+  cands = [c for c in _prior_candidates(0) if space is None or c["space"] == space]
+  if not cands:
+    raise ConfigError("prior=nearest: no shipped prior" + (f" of space {space!r}" if space
+                                                             else "") + " to choose from")
+  # Each prior is compared under the settings its embedding was stored with, and with the
+  # dataset cut into tasks of the prior's way as its source was (the Fisher depends on the class
+  # count); the dataset is embedded once per distinct (settings, way). A prior without a stored
+  # embedding is embedded from its source, where that is readable.
+  from base_nas.data import open_dataset
+  ids = np.unique(np.asarray(open_dataset(spec, data_dir).train_split().labels)).tolist()
+  groups: dict[str, tuple[dict, int, list]] = {}
+  default = _settings(dict(DEFAULTS, image_size=IMAGE_SIZE), 0)
+  for c in cands:
+    key = c["stored"]["settings"] if c.get("stored") else default
+    way = int(c.get("way") or len(ids))
+    groups.setdefault(repr((sorted(key.items()), way)), (key, way, []))[2].append(c)
+  ranking, skipped = [], []
+  for key, way, group in groups.values():
+    s = dict(DEFAULTS, **{k: key[k] for k in _SETTING_KEYS})
+    say(f"prior=nearest: embedding {spec} in {way}-class tasks")
+    target = _embed_spec(dict(spec=spec, data_dir=data_dir, classes=ids, way=way), s,
+                         key["seed"], limit=limit)
+    r, sk = _rank(target, group, s, key["seed"], say)
+    ranking += r
+    skipped += sk
+  ranking.sort(key=lambda r: (r["distance"], r["name"]))
+  if not ranking:
+    raise ConfigError(f"prior=nearest: no shipped prior can be compared with {spec}: "
+                      + "; ".join(f"{r['name']} {r['reason']}" for r in skipped))
+  name = ranking[0]["name"].split(":", 1)[1]
+  return dict(name=name, path=shipped[name], distance=ranking[0]["distance"], ranking=ranking,
+              skipped=skipped, seconds=round(time.time() - t0, 1))
 
 
 def print_summary(summary: Mapping[str, Any], stream=None) -> None:
@@ -401,6 +515,7 @@ def print_summary(summary: Mapping[str, Any], stream=None) -> None:
     print("  no candidate could be embedded", file=stream)
   for i, r in enumerate(summary["ranking"]):
     shown = r["name"] if r["name"] == r["spec"] else f"{r['name']} ({r['spec']})"
+    shown += ", stored embedding" if r.get("stored") else ""
     print(f"  {i + 1}. {r['distance']:.4f}  {shown}", file=stream)
   for r in summary["skipped"]:
     print(f"  skipped {r['name']}: {r['reason']}", file=stream)
