@@ -454,9 +454,11 @@ def _rank(target, candidates, s, seed: int, say) -> tuple[list[dict], list[dict]
 
 
 def nearest_prior(spec: str, data_dir: str | None = None, *, limit: int = 0,
-                  space: str | None = None, progress: bool = True) -> dict:
+                  space: str | None = None, priors: Mapping[str, str] | None = None,
+                  progress: bool = True) -> dict:
   """The shipped prior (of ``space``, when given) whose meta-training source is nearest to the
-  dataset ``spec``: what ``prior=nearest`` resolves to in ``adapt`` and ``infer``.
+  dataset ``spec``: what ``prior=nearest`` resolves to in ``adapt`` and ``infer``. ``priors``
+  (``{name: directory}``) replaces the shipped ones.
 
   The dataset is embedded as the priors' sources were: under the settings their stored
   embeddings were made with, averaged over tasks of their way (``similar.tasks`` of them).
@@ -471,8 +473,9 @@ def nearest_prior(spec: str, data_dir: str | None = None, *, limit: int = 0,
   from base_nas.meta import prior as prior_lib
   t0 = time.time()
   say = (lambda m: print(m, file=sys.stderr)) if progress else (lambda m: None)
-  shipped = prior_lib.shipped_priors()
-  cands = [c for c in _prior_candidates(0) if space is None or c["space"] == space]
+  shipped = dict(prior_lib.shipped_priors() if priors is None else priors)
+  cands = [c for c in (_prior_candidate(n, p) for n, p in shipped.items())
+           if space is None or c["space"] == space]
   if not cands:
     raise ConfigError("prior=nearest: no shipped prior" + (f" of space {space!r}" if space
                                                              else "") + " to choose from")
