@@ -71,7 +71,7 @@ def test_bad_tasks_give_one_line_errors(digits, make, message):
 
 def test_run_similar_writes_a_summary(tmp_path, monkeypatch, capsys):
   # A prior whose source is not on this machine is skipped, not an error.
-  monkeypatch.setattr(similarity, "_prior_candidates", lambda seed: [dict(
+  monkeypatch.setattr(similarity, "_prior_candidates", lambda: [dict(
       name="prior:gone", spec="zip:/nonexistent/tiny.zip", classes=[0, 1, 2], way=2)])
   cfg = Config(similar_config(data=dict(spec="builtin:digits", limit=300),
                               similar=dict(candidates=["builtin:synthetic"], **FAST)))

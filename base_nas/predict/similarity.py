@@ -313,7 +313,7 @@ def _prior_candidate(name: str, path: str) -> dict:
               stored=read_embedding(path))
 
 
-def _prior_candidates(seed: int) -> list[dict]:
+def _prior_candidates() -> list[dict]:
   from base_nas.meta import prior as prior_lib
   return [_prior_candidate(n, p) for n, p in prior_lib.shipped_priors().items()]
 
@@ -412,7 +412,7 @@ def run_similar(cfg, workdir: str, *, progress: bool = True) -> dict:
   say(f"embedding {data['spec']}")
   target = _embed_spec(dict(spec=data["spec"], data_dir=data.get("data_dir")), s, seed,
                        limit=int(data.get("limit") or 0))
-  candidates = (_prior_candidates(seed) if s["priors"] else []) + [
+  candidates = (_prior_candidates() if s["priors"] else []) + [
       dict(name=spec, spec=spec) for spec in s["candidates"]]
   ranking, skipped = _rank(target, candidates, s, seed, say)
   summary = dict(dataset=data["spec"], ranking=ranking, skipped=skipped,
