@@ -53,3 +53,12 @@ def test_a_baseline_prior_must_share_the_model_and_the_held_out_split():
   other = dict(record, model=dict(record["model"], channels=16))
   with pytest.raises(ConfigError, match="model.channels=16"):
     prior_lib.check_same_split(record, other, "x")
+
+
+def test_every_shipped_prior_stores_its_task_embedding():
+  # prior=nearest and `base-nas similar` rank them on a fresh install, without their sources.
+  from base_nas.predict import similarity
+  for name, path in prior_lib.shipped_priors().items():
+    stored = similarity.read_embedding(path)
+    assert stored is not None, name
+    assert abs(stored["embedding"].sum() - 1) < 1e-6 and stored["settings"]["image_size"] == 32
