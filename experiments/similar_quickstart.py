@@ -9,7 +9,8 @@ likewise where absent).
   base-nas similar experiments/similar_quickstart.py
 
 Expected (2-core CPU, 2026-12-07, about 32 s): 1. prior:nb201-tiny 0.2335, 2. MNIST 0.2479,
-3. builtin:synthetic 0.2698; summary.json in runs/similar_quickstart/. The digits' 8x8 images,
+3. builtin:synthetic 0.2698, 4. prior:nb201-omniglot 0.3788 (the priors from their stored
+embeddings); summary.json in runs/similar_quickstart/. The digits' 8x8 images,
 blown up to 32 px, look to a random probe about as much like MNIST as like natural images;
 docs/similarity.md says what the embedding does and does not separate.
 """
