@@ -100,6 +100,8 @@ def main(argv=None) -> int:
   p.add_argument("--epochs", type=int, default=20)
   p.add_argument("--orders", type=int, default=50)
   p.add_argument("--thresholds", default="0.01,0.05,0.1")
+  p.add_argument("--min-fraction", type=float, default=0.1,
+                 help="early_stop.min_fraction: decide only past this part of the budget")
   p.add_argument("--seed", type=int, default=0)
   p.add_argument("--workdir", default=os.path.join(ROOT, "runs", "early_stop_runs"))
   p.add_argument("--no-live", action="store_true", help="skip the live check (step 3)")
@@ -127,7 +129,7 @@ def main(argv=None) -> int:
   results = {}
   for th in [float(x) for x in a.thresholds.split(",") if x.strip()]:
     rule_for = lambda best, th=th: EarlyStopping(best, a.epochs, "test/accuracy", threshold=th,
-                                                 model=model)
+                                                 min_fraction=a.min_fraction, model=model)
     saved, killed, kept = [], [], []
     for order in orders:
       trained, stopped = replay(curves, order, rule_for)
@@ -140,7 +142,7 @@ def main(argv=None) -> int:
   print(f"\n{a.cells} NB201 cells trained {a.epochs} epochs each on the digits by `base-nas "
         f"train` ({train_s:.0f} s of training); final test accuracy {100 * finals.min():.1f}-"
         f"{100 * finals.max():.1f}%, median {100 * np.median(finals):.1f}%; replayed in "
-        f"{a.orders} orders, best decile = the top {len(top)}\n")
+        f"{a.orders} orders, best decile = the top {len(top)}, min_fraction {a.min_fraction}\n")
   print("| threshold | epochs saved | best-decile runs killed | best run kept |")
   print("|---:|---:|---:|---:|")
   for th, r in results.items():
@@ -151,7 +153,7 @@ def main(argv=None) -> int:
   if not a.no_live:
     th = float(a.thresholds.split(",")[-1])
     trained, stopped = replay(curves, orders[0], lambda b: EarlyStopping(
-        b, a.epochs, "test/accuracy", threshold=th, model=model))
+        b, a.epochs, "test/accuracy", threshold=th, min_fraction=a.min_fraction, model=model))
     candidates = [r for r in orders[0] if stopped[r]]
     if candidates:
       r = min(candidates, key=lambda r: trained[r])
@@ -161,6 +163,7 @@ def main(argv=None) -> int:
       exp = os.path.join(a.workdir, "train_digits.py")
       code = cli.main(["train", exp, f"genotype={cells[r]}", "early_stop.enabled=true",
                        f"early_stop.best={best}", f"early_stop.threshold={th}",
+                       f"early_stop.min_fraction={a.min_fraction}",
                        "--workdir", wd])
       with open(os.path.join(wd, "summary.json")) as f:
         es = json.load(f).get("early_stop", {})
@@ -177,6 +180,7 @@ def main(argv=None) -> int:
   if a.out:
     atomic_write(a.out, dumps({"cells": cells, "epochs": a.epochs, "curves": curves,
                                "results": results, "live": live, "orders": a.orders,
+                               "min_fraction": a.min_fraction,
                                "train_seconds": train_s, "seconds": total}))
   return 0
 
