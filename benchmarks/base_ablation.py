@@ -66,13 +66,15 @@ def _ints(text: str) -> list[int]:
 
 def build(prior_name: str):
   """(record, meta-learned theta, untrained theta, objective factory, source)."""
+  import dataclasses
   import jax
+  from base_nas.config import Config
   from base_nas.errors import UserError
   from base_nas import spaces
   from base_nas.meta import prior as prior_lib
-  from base_nas.meta.learner import MetaLearner, OuterConfig
-  from base_nas.meta.objective import InnerConfig, MetaObjective
-  from base_nas.nn.supernet import Supernet
+  from base_nas.meta.learner import MetaLearner
+  from base_nas.meta.objective import MetaObjective
+  from base_nas.meta.train import build_model, inner_config, outer_config
 
   path = prior_lib.resolve(prior_name)
   theta, record = prior_lib.load_prior(path)
@@ -81,23 +83,17 @@ def build(prior_name: str):
     source, _ = prior_lib.held_out_source(record, ROOT)
   except UserError as e:
     sys.exit(f"base_ablation: {e}")
-  m = cfg["meta"]
-  inner = dict(steps=m["inner_steps"], lr_weights=m["inner_lr_weights"],
-               lr_alphas=m["inner_lr_alphas"], beta=m["beta"], weight_prior=m["weight_prior"],
-               tau=m["tau"], order="first", fd_radius=m["fd_radius"])
-  model = Supernet(cfg["space"], cfg["tasks"]["way"], cfg["model"]["channels"],
-                   cfg["model"]["layers"], cfg["model"]["stem_multiplier"],
-                   hard=m["relaxation"] == "hard", remat=bool(cfg["model"].get("remat", True)))
-  outer = OuterConfig(lr_weights=m["lr_weights"], lr_alphas=m["lr_alphas"],
-                      lr_step_sizes=m["lr_step_sizes"], grad_clip=m["grad_clip"],
-                      learn_step_sizes=bool(m["learn_step_sizes"]), task_loop=m["task_loop"])
-  learner = MetaLearner(model, spaces.get_space(cfg["space"]), m["relaxation"],
-                        InnerConfig(**inner), outer, seed=cfg["seed"])
+  config = Config(cfg)
+  meta = config.meta
+  inner = dataclasses.replace(inner_config(meta), order="first")
+  model = build_model(config, cfg["tasks"]["way"])
+  learner = MetaLearner(model, spaces.get_space(cfg["space"]), meta.relaxation, inner,
+                        outer_config(meta), seed=cfg["seed"])
   size0 = cfg["tasks"]["image_sizes"][0]
   # Exactly run_meta_train's initial state: key PRNGKey(seed), traced at the first image size.
   fresh = jax.device_get(learner.init(jax.random.PRNGKey(cfg["seed"]),
                                       (size0, size0, 3)).theta)
-  objective = MetaObjective(model.apply, m["relaxation"], InnerConfig(**inner))
+  objective = MetaObjective(model.apply, meta.relaxation, inner)
   return record, theta, fresh, objective, source
 
 

@@ -64,7 +64,6 @@ SETTINGS = (("omniglot-5w1s", "omniglot", 5, 1), ("omniglot-20w1s", "omniglot", 
 PUBLISHED = {"omniglot-5w1s": {"MAML": 98.7}, "omniglot-20w1s": {"MAML": 95.8},
              "tiny-5w1s": {"MAML": 48.7}, "tiny-5w5s": {"MAML": 63.1, "BASE": 66.2}}
 METHODS = ("meta-learned", "untrained")
-SIZE_NOTE = "16 px"
 
 
 def _fail(msg: str):
@@ -121,22 +120,20 @@ class WayModel:
   """The prior's supernet built ``way``-way, its objective, and the two thetas."""
 
   def __init__(self, record, prior_theta, way: int, others=None):
+    import dataclasses
     import jax
     from base_nas import spaces
-    from base_nas.meta.learner import MetaLearner, OuterConfig
-    from base_nas.meta.objective import InnerConfig, MetaObjective
-    from base_nas.meta.train import fit_head
-    from base_nas.nn.supernet import Supernet
+    from base_nas.config import Config
+    from base_nas.meta.learner import MetaLearner
+    from base_nas.meta.objective import MetaObjective
+    from base_nas.meta.train import build_model, fit_head, inner_config, outer_config
     cfg = record["config"]
-    m = cfg["meta"]
-    inner = InnerConfig(steps=m["inner_steps"], lr_weights=m["inner_lr_weights"],
-                        lr_alphas=m["inner_lr_alphas"], beta=m["beta"],
-                        weight_prior=m["weight_prior"], tau=m["tau"], order="first")
-    self.model = Supernet(cfg["space"], way, cfg["model"]["channels"], cfg["model"]["layers"],
-                          cfg["model"]["stem_multiplier"], hard=m["relaxation"] == "hard",
-                          remat=bool(cfg["model"].get("remat", True)))
-    learner = MetaLearner(self.model, spaces.get_space(cfg["space"]), m["relaxation"], inner,
-                          OuterConfig(learn_step_sizes=True), seed=cfg["seed"])
+    config = Config(cfg)
+    m = config.meta
+    inner = dataclasses.replace(inner_config(m), order="first")
+    self.model = build_model(config, way)
+    learner = MetaLearner(self.model, spaces.get_space(cfg["space"]), m.relaxation, inner,
+                          outer_config(m), seed=cfg["seed"])
     size0 = cfg["tasks"]["image_sizes"][0]
     # run_meta_train's initial state at this way: the untrained baseline and the head template.
     fresh = jax.device_get(learner.init(jax.random.PRNGKey(cfg["seed"]),
@@ -149,8 +146,8 @@ class WayModel:
     self.thetas = {"meta-learned": f32(meta), "untrained": f32(zero(fresh))}
     for name, t in (others or {}).items():
       self.thetas[name] = f32(zero(fit_head(t, jax.tree.map(np.zeros_like, fresh))))
-    self.objective = MetaObjective(self.model.apply, m["relaxation"], inner)
-    self.tau = float(m["tau"])
+    self.objective = MetaObjective(self.model.apply, m.relaxation, inner)
+    self.tau = float(m.tau)
 
 
 def make_eval(objective, kmax: int, tau: float):
