@@ -111,3 +111,46 @@ def test_cpu_conv_gradient_equals_xlas(shape, stride, padding, kernel):
   for a, b in zip(fast[1], ref[1]):
     np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
     assert float(jnp.abs(a).max()) > 1e-3
+
+
+def _backward_grads(f, *args):
+  """The gradient, with respect to the inputs and the output cotangent, of a random projection of
+  f's backward pass: what the exact meta-gradient differentiates."""
+  out = jax.eval_shape(f, *args)
+  g = jax.random.normal(jax.random.PRNGKey(8), out.shape)
+  keys = jax.random.split(jax.random.PRNGKey(9), len(args))
+  proj = [jax.random.normal(k, a.shape) for k, a in zip(keys, args)]
+
+  def h(args, g):
+    cots = jax.vjp(f, *args)[1](g)
+    return sum(jnp.vdot(c, p) for c, p in zip(cots, proj))
+
+  return jax.grad(h, argnums=(0, 1))(args, g)
+
+
+SECOND_ORDER = {
+    "conv3x3": (lambda x, w, impl: ops.conv(x, w, 1, None, impl), (2, 8, 8, 4), (3, 3, 4, 6)),
+    "conv3x3/2": (lambda x, w, impl: ops.conv(x, w, 2, None, impl), (2, 8, 8, 4), (3, 3, 4, 6)),
+    "conv3x3/2,pad0": (lambda x, w, impl: ops.conv(x, w, 2, 0, impl), (2, 9, 7, 3), (3, 3, 3, 5)),
+    "dw3x3": (lambda x, w, impl: ops.depthwise_conv(x, w, 1, 1, impl), (2, 8, 8, 3), (3, 3, 3)),
+    "dw5x5/2,dil2": (lambda x, w, impl: ops.depthwise_conv(x, w, 2, 2, impl), (2, 8, 8, 3),
+                     (5, 5, 3)),
+    "dw3x3,edges": (lambda x, w, impl: ops.depthwise_conv(x, w, 1, 1, impl), (2, 6, 6, 3),
+                    (4, 3, 3, 3)),
+    "maxpool/2": (lambda x, impl: ops.max_pool(x, 3, 2, impl), (2, 8, 8, 3)),
+    "avgpool": (lambda x, impl: ops.avg_pool(x, 3, 1, impl), (2, 8, 8, 3)),
+    "avgpool/2": (lambda x, impl: ops.avg_pool(x, 3, 2, impl), (2, 8, 8, 3)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(SECOND_ORDER))
+def test_backward_passes_differentiate_like_the_plain_ops(name):
+  """Each hand-written backward pass is built of functions with their own fast derivatives; the
+  derivative of the backward pass must still be the plain ops' one."""
+  f, *shapes = SECOND_ORDER[name]
+  args = [jax.random.normal(jax.random.PRNGKey(i), s) for i, s in enumerate(shapes)]
+  fast = _backward_grads(lambda *a: f(*a, "slices"), *args)
+  plain = _backward_grads(lambda *a: f(*a, "lax"), *args)
+  for a, b in zip(jax.tree.leaves(fast), jax.tree.leaves(plain)):
+    np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
+  assert any(float(jnp.abs(a).max()) > 1e-3 for a in jax.tree.leaves(fast))

@@ -142,18 +142,34 @@ def _depthwise_slices(x, w, stride, dilation):
   return _depthwise_forward(x, w, stride, dilation)
 
 
+# Each forward rule calls its own function rather than the formula: differentiating a backward
+# pass (the exact meta-gradient) differentiates the forward rule too, and must meet the fast
+# derivative there, not autodiff of the formula.
 def _depthwise_slices_fwd(x, w, stride, dilation):
-  return _depthwise_forward(x, w, stride, dilation), (x, w)
+  return _depthwise_slices(x, w, stride, dilation), (x, w)
 
 
 def _depthwise_slices_bwd(stride, dilation, res, g):
   x, w = res
-  kernel = w.shape[-2]
   # Each of the k*k taps below reads g and x; without the barrier XLA fuses their producers
   # (ReLU masks, BN backward) into every tap and recomputes them k*k times.
   x, g = lax.optimization_barrier((x, g))
-  gu = _upsample(g, stride, x.shape[-3], x.shape[-2])
-  dx = _depthwise_forward(gu, w[..., ::-1, ::-1, :], 1, dilation)
+  dx = _depthwise_input_grad(g, w, stride, dilation, x.shape)
+  return dx, _sum_to(_depthwise_filter_grad(x, g, stride, dilation, w.shape[-2]), w.shape)
+
+
+# Both halves of the backward pass are written with functions whose own derivatives are these
+# fast forms again (the filter gradient is bilinear in x and g), so that differentiating the
+# backward pass (the exact meta-gradient) never falls back to autodiff of k*k shifted slices.
+def _depthwise_input_grad(g, w, stride, dilation, shape):
+  """The cotangent of x in ``depthwise(x[shape], w)`` given the output's ``g``."""
+  gu = _upsample(g, stride, shape[-3], shape[-2])
+  return _sum_to(_depthwise_slices(gu, w[..., ::-1, ::-1, :], 1, dilation), shape)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3, 4))
+def _depthwise_filter_grad(x, g, stride, dilation, kernel):
+  """The cotangent of w in ``depthwise(x, w)`` given ``g``, before summing broadcast axes."""
   # The weight gradient sums over B, H and W, keeping channels: in NHWC that is a reduction
   # over every axis but the minor one, which XLA:CPU runs as a strided scalar loop. With the
   # channels moved in front of B, H, W it reduces contiguous rows instead: 1.8x faster for a
@@ -163,11 +179,21 @@ def _depthwise_slices_bwd(stride, dilation, res, g):
   views = _taps(xt, kernel, stride, dilation, channels_last=False)
   taps = sums((view * gt for _, view in views), (-3, -2, -1))
   dw = jnp.stack(taps, axis=-2)
-  dw = dw.reshape(dw.shape[:-2] + (kernel, kernel, dw.shape[-1]))
-  return _sum_to(dx, x.shape), _sum_to(dw, w.shape)
+  return dw.reshape(dw.shape[:-2] + (kernel, kernel, dw.shape[-1]))
+
+
+def _depthwise_filter_grad_fwd(x, g, stride, dilation, kernel):
+  return _depthwise_filter_grad(x, g, stride, dilation, kernel), (x, g)
+
+
+def _depthwise_filter_grad_bwd(stride, dilation, kernel, res, w_bar):
+  x, g = res
+  return (_depthwise_input_grad(g, w_bar, stride, dilation, x.shape),
+          _depthwise_slices(x, w_bar, stride, dilation))
 
 
 _depthwise_slices.defvjp(_depthwise_slices_fwd, _depthwise_slices_bwd)
+_depthwise_filter_grad.defvjp(_depthwise_filter_grad_fwd, _depthwise_filter_grad_bwd)
 
 
 def pointwise_conv(x, w):
@@ -206,29 +232,50 @@ def _conv_cpu(x, w, stride, pad):
 
 
 def _conv_cpu_fwd(x, w, stride, pad):
-  return _conv_lax(x, w, stride, pad), (x, w)
+  return _conv_cpu(x, w, stride, pad), (x, w)
 
 
 def _conv_cpu_bwd(stride, pad, res, g):
   x, w = res
-  k, _, cin, cout = w.shape
+  return (_conv_input_grad(g, w, stride, pad, x.shape),
+          _conv_filter_grad(x, g, stride, pad, w.shape[0]))
+
+
+# As for the depthwise convolution, the backward pass is made of functions whose derivatives are
+# these same fast forms, so that the exact meta-gradient differentiates it quickly too.
+def _conv_input_grad(g, w, stride, pad, shape):
+  """The cotangent of x in ``conv(x[shape], w)`` given the output's ``g``: a forward convolution
+  (flipped, transposed kernel) of the upsampled ``g``. Inside the supernet's scan XLA:CPU ran its
+  own transposed convolution 5x slower than that."""
+  k = w.shape[0]
+  gu = _upsample(g, stride, shape[1] + 2 * pad - k + 1, shape[2] + 2 * pad - k + 1)
+  return _conv_cpu(gu, w[::-1, ::-1].transpose(0, 1, 3, 2), 1, k - 1 - pad)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3, 4))
+def _conv_filter_grad(x, g, stride, pad, k):
+  """The cotangent of w in ``conv(x, w)`` given ``g``: one matmul of the k*k shifted input views
+  (im2col) with ``g``."""
+  cin, cout = x.shape[-1], g.shape[-1]
   ho, wo = g.shape[1], g.shape[2]
   xp = jnp.pad(x, [(0, 0), (pad, pad), (pad, pad), (0, 0)])
   views = [xp[:, i:i + (ho - 1) * stride + 1:stride, j:j + (wo - 1) * stride + 1:stride, :]
            for i in range(k) for j in range(k)]
   patches = jnp.concatenate(views, axis=-1).reshape(-1, k * k * cin)
-  dw = (patches.T @ g.reshape(-1, cout)).reshape(k, k, cin, cout)
-  # The input gradient as a forward convolution (flipped, transposed kernel) of the upsampled
-  # output gradient: inside the supernet's scan XLA:CPU ran its own transposed convolution 5x
-  # slower than that.
-  gu = _upsample(g, stride, x.shape[1] + 2 * pad - k + 1, x.shape[2] + 2 * pad - k + 1)
-  q = k - 1 - pad
-  dx = lax.conv_general_dilated(gu, w[::-1, ::-1].transpose(0, 1, 3, 2), (1, 1), [(q, q), (q, q)],
-                                dimension_numbers=("NHWC", "HWIO", "NHWC"))
-  return dx, dw
+  return (patches.T @ g.reshape(-1, cout)).reshape(k, k, cin, cout)
+
+
+def _conv_filter_grad_fwd(x, g, stride, pad, k):
+  return _conv_filter_grad(x, g, stride, pad, k), (x, g)
+
+
+def _conv_filter_grad_bwd(stride, pad, k, res, w_bar):
+  x, g = res
+  return _conv_input_grad(g, w_bar, stride, pad, x.shape), _conv_cpu(x, w_bar, stride, pad)
 
 
 _conv_cpu.defvjp(_conv_cpu_fwd, _conv_cpu_bwd)
+_conv_filter_grad.defvjp(_conv_filter_grad_fwd, _conv_filter_grad_bwd)
 
 
 def max_pool(x, kernel: int = 3, stride: int = 1, impl: str | None = None):
@@ -257,12 +304,19 @@ def _max_pool_slices(x, kernel, stride):
 
 
 def _max_pool_fwd(x, kernel, stride):
-  y = _max_forward(x, kernel, stride)
+  y = _max_pool_slices(x, kernel, stride)
   return y, (x, y)
 
 
 def _max_pool_bwd(kernel, stride, res, g):
   x, y = res
+  return (_max_pool_grad(x, y, g, kernel, stride),)
+
+
+# Linear in g, and piecewise constant in x and y: its derivative (for the exact meta-gradient)
+# gathers the cotangent from each window's maximum, again as shifted slices.
+@functools.partial(jax.custom_vjp, nondiff_argnums=(3, 4))
+def _max_pool_grad(x, y, g, kernel, stride):
   h, w = x.shape[-3], x.shape[-2]
   gu = _upsample(g, stride, h, w)
   yu = _upsample(y, stride, h, w, fill=jnp.nan)  # NaN never equals an input
@@ -270,10 +324,25 @@ def _max_pool_bwd(kernel, stride, res, g):
   for (_, gv), (_, yv) in zip(_taps(gu, kernel, 1, 1), _taps(yu, kernel, 1, 1, pad_value=jnp.nan)):
     term = jnp.where(x == yv, gv, 0.0)
     dx = term if dx is None else dx + term
-  return (dx,)
+  return dx
+
+
+def _max_pool_grad_fwd(x, y, g, kernel, stride):
+  return _max_pool_grad(x, y, g, kernel, stride), (x, y)
+
+
+def _max_pool_grad_bwd(kernel, stride, res, dx_bar):
+  x, y = res
+  g_bar = None
+  for (_, xv), (_, bv) in zip(_taps(x, kernel, stride, 1, pad_value=jnp.nan),
+                              _taps(dx_bar, kernel, stride, 1)):
+    term = jnp.where(xv == y, bv, 0.0)
+    g_bar = term if g_bar is None else g_bar + term
+  return jnp.zeros_like(x), jnp.zeros_like(y), g_bar
 
 
 _max_pool_slices.defvjp(_max_pool_fwd, _max_pool_bwd)
+_max_pool_grad.defvjp(_max_pool_grad_fwd, _max_pool_grad_bwd)
 
 
 def _window_count(h, w, kernel, stride, dtype):
@@ -281,23 +350,41 @@ def _window_count(h, w, kernel, stride, dtype):
   return sum(view for _, view in _taps(ones, kernel, stride, 1))
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(1, 2))
 def _avg_pool_slices(x, kernel, stride):
-  total = sum(view for _, view in _taps(x, kernel, stride, 1))
-  return total / _window_count(x.shape[-3], x.shape[-2], kernel, stride, x.dtype)
+  count = _window_count(x.shape[-3], x.shape[-2], kernel, stride, x.dtype)
+  return _window_sum(x, kernel, stride) / count
 
 
-def _avg_pool_fwd(x, kernel, stride):
-  return _avg_pool_slices(x, kernel, stride), x.shape
+# A window sum and its transpose, each the other's derivative: both directions, to any order,
+# stay sums of shifted slices.
+@functools.partial(jax.custom_vjp, nondiff_argnums=(1, 2))
+def _window_sum(x, kernel, stride):
+  return sum(view for _, view in _taps(x, kernel, stride, 1))
 
 
-def _avg_pool_bwd(kernel, stride, shape, g):
-  h, w = shape[-3], shape[-2]
-  gu = _upsample(g / _window_count(h, w, kernel, stride, g.dtype), stride, h, w)
-  return (sum(view for _, view in _taps(gu, kernel, 1, 1)),)
+def _window_sum_fwd(x, kernel, stride):
+  return _window_sum(x, kernel, stride), x.shape
 
 
-_avg_pool_slices.defvjp(_avg_pool_fwd, _avg_pool_bwd)
+def _window_sum_bwd(kernel, stride, shape, g):
+  return (_window_sum_t(g, kernel, stride, shape[-3], shape[-2]),)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(1, 2, 3, 4))
+def _window_sum_t(g, kernel, stride, h, w):
+  return sum(view for _, view in _taps(_upsample(g, stride, h, w), kernel, 1, 1))
+
+
+def _window_sum_t_fwd(g, kernel, stride, h, w):
+  return _window_sum_t(g, kernel, stride, h, w), None
+
+
+def _window_sum_t_bwd(kernel, stride, h, w, _, x_bar):
+  return (_window_sum(x_bar, kernel, stride),)
+
+
+_window_sum.defvjp(_window_sum_fwd, _window_sum_bwd)
+_window_sum_t.defvjp(_window_sum_t_fwd, _window_sum_t_bwd)
 
 
 def avg_pool(x, kernel: int = 3, stride: int = 1, impl: str | None = None):
