@@ -9,7 +9,8 @@ A case is the default CPU meta-training config of a space (``base_nas.configs.me
 with C=8 and 1 cell per stage, DARTS with C=8 and 3 cells. For each case, K and meta-gradient
 order: the time from process start to the end of the first meta-step with an empty cache
 ("cold") and, in a second process, with the cache the first one filled ("warm", what a resumed
-``base-nas meta-train`` sees); the median of the next ``--steps`` meta-steps; the cold process's
+``base-nas meta-train`` sees); the compile time (the cold first call less one meta-step: tracing,
+lowering and XLA); the median of the next ``--steps`` meta-steps; the cold process's
 peak resident memory; and the ratio of the median meta-step to the time of the (K+1) x tasks
 supernet gradients (on one task's support batch) it contains. Targets (the issue): cold <= 30 s
 and warm <= 10 s; compile at K=5 within 1.2x of K=1; first order <= 1.3x and exact <= 4x the
@@ -58,9 +59,11 @@ def run_case(case: str, k: int, order: str, steps: int, cache_dir: str | None) -
   tasks = {"support": batch(n_sup), "query": batch(n_q), "id": np.arange(t, dtype=np.int32)}
   tau = jnp.float32(1.0)
   state = learner.init(jax.random.PRNGKey(0), (s, s, 3))
+  jax.block_until_ready(state)
+  t_call = time.time()
   state, m = learner.meta_step(state, tasks, tau)
   jax.block_until_ready(m)
-  first = time.time() - T0
+  first, first_call = time.time() - T0, time.time() - t_call
   times = []
   for _ in range(steps):
     t1 = time.time()
@@ -82,7 +85,9 @@ def run_case(case: str, k: int, order: str, steps: int, cache_dir: str | None) -
     jax.block_until_ready(grad(prior, jax.random.PRNGKey(i)))
     gtimes.append(time.time() - t1)
   step, g = statistics.median(times), statistics.median(gtimes)
+  # What the first call spends on tracing and compiling: its time less one step's.
   return {"case": case, "k": k, "order": order, "first_step_s": first, "step_s": step,
+          "compile_s": first_call - step,
           "grad_s": g, "ratio": step / ((k + 1) * t * g),
           "peak_gib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
           "backend": jax.default_backend(), "device": str(jax.devices()[0])}
@@ -111,7 +116,7 @@ def main():
   if a.case:
     print(json.dumps(run_case(a.case, a.k, a.order, a.steps, a.cache_dir)))
     return
-  print("case   K order  cold_s  warm_s  step_s  grad_s  step/((K+1)T grads)  peak_GiB")
+  print("case   K order  cold_s  warm_s  compile_s  step_s  grad_s  step/((K+1)T grads)  peak_GiB")
   for case in a.cases.split(","):
     for order in a.orders.split(","):
       for k in (int(x) for x in a.ks.split(",")):
@@ -119,7 +124,7 @@ def main():
           cold = _worker(case, k, order, a.steps, cache)
           warm = _worker(case, k, order, 1, cache)
         print(f"{case:6s} {k} {order:5s} {cold['first_step_s']:7.1f} {warm['first_step_s']:7.1f} "
-              f"{cold['step_s']:7.2f} {cold['grad_s']:7.3f} {cold['ratio']:12.2f}"
+              f"{cold['compile_s']:10.1f} {cold['step_s']:7.2f} {cold['grad_s']:7.3f} {cold['ratio']:12.2f}"
               f"          {cold['peak_gib']:6.2f}", flush=True)
   print(f"backend: {cold['backend']} ({cold['device']})")
 
