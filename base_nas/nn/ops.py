@@ -16,6 +16,7 @@ import functools
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax import lax
 
 BN_EPS = 1e-5
@@ -39,6 +40,18 @@ def out_size(size: int, kernel: int, stride: int, dilation: int = 1) -> int:
   return (size + 2 * pad - dilation * (kernel - 1) - 1) // stride + 1
 
 
+def _pad(x, widths, value=0.0):
+  """``jnp.pad`` with a constant, the constant a NumPy scalar.
+
+  ``jnp.pad`` makes its constant a JAX array, which a function traced inside a transposed scan
+  captures as a constant of its own. Inside a ``custom_vjp`` rule (the backward passes below,
+  differentiated again by the exact meta-gradient) such a captured constant shifted the
+  residuals JAX 0.10 hands the backward pass by one: the DARTS supernet's exact meta-gradient
+  failed to trace. A NumPy scalar stays a literal.
+  """
+  return lax.pad(x, np.asarray(value, x.dtype), [(lo, hi, 0) for lo, hi in widths])
+
+
 def _taps(x, kernel, stride, dilation, pad_value=0.0, channels_last=True):
   """Yields ((i, j), view) for every tap of a 'same'-padded kernel x kernel window.
 
@@ -53,7 +66,7 @@ def _taps(x, kernel, stride, dilation, pad_value=0.0, channels_last=True):
   ho, wo = out_size(h, kernel, stride, dilation), out_size(w, kernel, stride, dilation)
   widths = [(0, 0)] * x.ndim
   widths[lead] = widths[lead + 1] = (pad, pad)
-  xp = jnp.pad(x, widths, constant_values=pad_value)
+  xp = _pad(x, widths, pad_value)
   strides = [1] * x.ndim
   strides[lead] = strides[lead + 1] = stride
   for i in range(kernel):
@@ -107,7 +120,7 @@ def _upsample(g, stride, h, w, fill=0.0):
   ho, wo = g.shape[-3], g.shape[-2]
   cfg = [(0, 0, 0)] * (g.ndim - 3) + [(0, h - ((ho - 1) * stride + 1), stride - 1),
                                       (0, w - ((wo - 1) * stride + 1), stride - 1), (0, 0, 0)]
-  return lax.pad(g, jnp.asarray(fill, g.dtype), cfg)
+  return lax.pad(g, np.asarray(fill, g.dtype), cfg)
 
 
 def sums(terms, axes):
@@ -121,7 +134,7 @@ def sums(terms, axes):
   shape = terms[0].shape
   terms = [jnp.broadcast_to(t, shape) for t in terms]
   dims = tuple(sorted(a % len(shape) for a in axes))
-  zeros = [jnp.zeros((), t.dtype) for t in terms]
+  zeros = [np.zeros((), t.dtype) for t in terms]
   return lax.reduce(terms, zeros, lambda xs, ys: [a + b for a, b in zip(xs, ys)], dims)
 
 
@@ -258,7 +271,7 @@ def _conv_filter_grad(x, g, stride, pad, k):
   (im2col) with ``g``."""
   cin, cout = x.shape[-1], g.shape[-1]
   ho, wo = g.shape[1], g.shape[2]
-  xp = jnp.pad(x, [(0, 0), (pad, pad), (pad, pad), (0, 0)])
+  xp = _pad(x, [(0, 0), (pad, pad), (pad, pad), (0, 0)])
   views = [xp[:, i:i + (ho - 1) * stride + 1:stride, j:j + (wo - 1) * stride + 1:stride, :]
            for i in range(k) for j in range(k)]
   patches = jnp.concatenate(views, axis=-1).reshape(-1, k * k * cin)
