@@ -97,6 +97,18 @@ def test_first_order_drops_only_the_second_order_terms():
     assert gaps[0] / gaps[1] == pytest.approx(2.0, rel=0.2)
 
 
+def test_first_order_equals_reverse_mode_through_the_stopped_inner_gradients():
+  with jax.enable_x64(True):
+    obj, theta, loss, fo = _grads("first", steps=3)
+    task, key = toy_task(jnp.float64), jax.random.PRNGKey(3)
+    (want_loss, _), want = jax.jit(jax.value_and_grad(
+        lambda t: obj.meta_loss(t, task, key, 1.0, first_order=True), has_aux=True))(theta)
+  assert loss == pytest.approx(float(want_loss), rel=1e-12)
+  assert set(fo) == set(want) == {"alphas", "params", "log_lr"}
+  np.testing.assert_allclose(_flat(fo), _flat(want), rtol=1e-9, atol=1e-12)
+  assert np.abs(_flat(fo["log_lr"])).min() > 0
+
+
 def test_the_meta_loss_is_the_query_loss_after_the_inner_steps():
   with jax.enable_x64(True):
     cfg = InnerConfig(steps=2, lr_weights=0.3, lr_alphas=0.5, beta=0.05, weight_prior=0.1)
