@@ -139,18 +139,10 @@ class MetaLearner:
       (loss, metrics), grads = jax.vmap(one)((tasks, keys))
       out = (grads, dict(metrics, meta_loss=loss))
       return jax.tree.map(lambda x: jnp.mean(x, 0), out)
-    n = keys.shape[0]
-
-    def body(acc, xs):
-      (loss, metrics), grads = one(xs)
-      return jax.tree.map(jnp.add, acc, (grads, dict(metrics, meta_loss=loss))), None
-
-    shapes = jax.eval_shape(lambda xs: one(xs), jax.tree.map(lambda x: x[0], (tasks, keys)))
-    (loss, metrics), grads = shapes
-    zeros = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype),
-                         (grads, dict(metrics, meta_loss=loss)))
-    total, _ = jax.lax.scan(body, zeros, (tasks, keys))
-    return jax.tree.map(lambda x: x / n, total)
+    # Tasks in sequence, their gradients stacked then averaged: a few copies of theta, and the
+    # task is traced once (a scan carrying the sum needs its output shapes first, a second trace).
+    (loss, metrics), grads = jax.lax.map(one, (tasks, keys))
+    return jax.tree.map(lambda x: jnp.mean(x, 0), (grads, dict(metrics, meta_loss=loss)))
 
   def _meta_grads(self, theta, tasks, step, tau):
     keys = self.task_keys(step, tasks["id"])
