@@ -37,26 +37,29 @@ def toy_theta(dtype, learn_lr=True):
   return theta
 
 
-def toy_task(dtype, n=12):
+def toy_task(dtype, n=12, queries=None):
   k = jax.random.split(jax.random.PRNGKey(1), 4)
+  q = n if queries is None else queries
   return {"support": {"image": jax.random.normal(k[0], (n, D), dtype),
                       "label": jax.random.randint(k[1], (n,), 0, C)},
-          "query": {"image": jax.random.normal(k[2], (n, D), dtype),
-                    "label": jax.random.randint(k[3], (n,), 0, C)}}
+          "query": {"image": jax.random.normal(k[2], (q, D), dtype),
+                    "label": jax.random.randint(k[3], (q,), 0, C)}}
 
 
 def _flat(tree):
   return np.concatenate([np.ravel(np.asarray(x, np.float64)) for x in jax.tree.leaves(tree)])
 
 
-def _grads(order, steps=2, lr=0.3, lr_alphas=0.5, dtype=jnp.float64, relaxation="gumbel", **kw):
+def _grads(order, steps=2, lr=0.3, lr_alphas=0.5, dtype=jnp.float64, relaxation="gumbel",
+           queries=None, **kw):
   cfg = InnerConfig(steps=steps, lr_weights=lr, lr_alphas=lr_alphas, beta=0.05, weight_prior=0.1,
                     tau=1.0, order=order, **kw)
   obj = MetaObjective(toy_apply, relaxation, cfg)
   theta = toy_theta(dtype)
   theta["log_lr"] = {part: jax.tree.map(lambda a: jnp.log(jnp.asarray(v, dtype)), tree)
                      for (part, tree), v in zip(sorted(theta["log_lr"].items()), (lr_alphas, lr))}
-  (loss, _), g = jax.jit(obj.task_grads)(theta, toy_task(dtype), jax.random.PRNGKey(3), 1.0)
+  (loss, _), g = jax.jit(obj.task_grads)(theta, toy_task(dtype, queries=queries),
+                                         jax.random.PRNGKey(3), 1.0)
   return obj, theta, float(loss), g
 
 
@@ -97,10 +100,14 @@ def test_first_order_drops_only_the_second_order_terms():
     assert gaps[0] / gaps[1] == pytest.approx(2.0, rel=0.2)
 
 
-def test_first_order_equals_reverse_mode_through_the_stopped_inner_gradients():
+@pytest.mark.parametrize("queries", [None, 7], ids=["query-row-in-the-scan", "query-apart"])
+def test_first_order_equals_reverse_mode_through_the_stopped_inner_gradients(queries):
+  """With the support batch's shapes the query gradient is the inner scan's last row; with
+  other shapes it is computed apart. Both are what reverse mode through the stopped inner
+  gradients gives."""
   with jax.enable_x64(True):
-    obj, theta, loss, fo = _grads("first", steps=3)
-    task, key = toy_task(jnp.float64), jax.random.PRNGKey(3)
+    obj, theta, loss, fo = _grads("first", steps=3, queries=queries)
+    task, key = toy_task(jnp.float64, queries=queries), jax.random.PRNGKey(3)
     (want_loss, _), want = jax.jit(jax.value_and_grad(
         lambda t: obj.meta_loss(t, task, key, 1.0, first_order=True), has_aux=True))(theta)
   assert loss == pytest.approx(float(want_loss), rel=1e-12)

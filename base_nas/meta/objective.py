@@ -65,6 +65,11 @@ def _dot(a, b):
   return sum(jnp.vdot(x, y) for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)))
 
 
+def _same_shapes(a, b) -> bool:
+  shape = lambda t: jax.tree.map(lambda x: (jnp.shape(x), jnp.result_type(x)), t)
+  return jax.tree.structure(a) == jax.tree.structure(b) and shape(a) == shape(b)
+
+
 def kl_to_prior(alphas, alphas0) -> jax.Array:
   """sum over cells and edges of KL(Cat(alpha) || Cat(alpha_0))."""
   return sum(jnp.sum(categorical_kl(alphas[n], alphas0[n])) for n in sorted(alphas))
@@ -193,23 +198,37 @@ class MetaObjective:
     Differentiating the scan instead linearises every inner gradient and stacks residuals for
     terms that ``stop_gradient`` then drops: on the DARTS supernet that cost 1.8x the time of this
     forward pass and 1.7x its compile time (docs/base.md). The step sizes' gradient uses the sum
-    of the steps taken, not ``s_K - s_0``, which loses the steps to float32 cancellation.
+    of the steps taken, not ``s_K - s_0``, which loses the steps to float32 cancellation. When the
+    query batch has the support batch's shapes, its gradient is the scan's last row (a row that
+    moves nothing), so the program holds one supernet gradient, not two.
     """
     inner_keys, query_key = self._split_keys(key)
     prior, lrs = prior_of(theta), self.step_sizes(theta)
+    batches, keys = self._inner_batches(task["support"]), inner_keys
+    fused = _same_shapes(task["support"], task["query"])
+    if fused:
+      batches = _tmap(lambda b, q: jnp.concatenate([b, q[None]]), batches, task["query"])
+      keys = jnp.concatenate([inner_keys, query_key[None]])
+    moves = (jnp.arange(keys.shape[0]) < self.cfg.steps).astype(jnp.float32)
 
     def step(carry, xs):
-      state, moved = carry
-      batch, k = xs
-      (_, metrics), g = self._grad(state, prior, batch, k, tau)
-      delta = _tmap(jnp.multiply, lrs, g)
-      return (_tmap(jnp.subtract, state, delta), _tmap(jnp.add, moved, delta)), metrics
+      state, moved, _ = carry
+      batch, k, m = xs
+      (loss, metrics), (g, g_prior) = self._grad(state, prior, batch, k, tau, argnums=(0, 1))
+      delta = _tmap(lambda lr, d: (m * lr).astype(d.dtype) * d, lrs, g)
+      carry = (_tmap(jnp.subtract, state, delta), _tmap(jnp.add, moved, delta), (g, g_prior))
+      return carry, (loss, metrics)
 
     zeros = _tmap(jnp.zeros_like, prior)
-    (adapted, moved), per_step = jax.lax.scan(
-        step, (prior, zeros), (self._inner_batches(task["support"]), inner_keys))
-    (loss, q_metrics), (v, prior_bar) = self._grad(adapted, prior, task["query"], query_key, tau,
-                                                   argnums=(0, 1))
+    (adapted, moved, last), (losses, rows) = jax.lax.scan(
+        step, (prior, zeros, (zeros, zeros)), (batches, keys, moves))
+    if fused:
+      (v, prior_bar), loss = last, losses[-1]
+      q_metrics, per_step = _tmap(lambda r: r[-1], rows), _tmap(lambda r: r[:-1], rows)
+    else:
+      (loss, q_metrics), (v, prior_bar) = self._grad(adapted, prior, task["query"], query_key,
+                                                     tau, argnums=(0, 1))
+      per_step = rows
     grads = _tmap(jnp.add, v, prior_bar)
     if "log_lr" in theta:
       grads["log_lr"] = _tmap(lambda vv, m: -jnp.vdot(vv, m), v, moved)
