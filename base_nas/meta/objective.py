@@ -192,15 +192,14 @@ class MetaObjective:
       return self._first_order_grads(theta, task, key, tau)
     return jax.value_and_grad(self.meta_loss, has_aux=True)(theta, task, key, tau)
 
-  def _first_order_grads(self, theta, task, key, tau):
-    """What reverse mode through ``meta_loss(first_order=True)`` gives, written out.
+  def _forward(self, theta, task, key, tau, *, keep_path: bool = False):
+    """The K inner steps and the query gradient at ``s_K``, without differentiating the steps.
 
-    Differentiating the scan instead linearises every inner gradient and stacks residuals for
-    terms that ``stop_gradient`` then drops: on the DARTS supernet that cost 1.8x the time of this
-    forward pass and 1.7x its compile time (docs/base.md). The step sizes' gradient uses the sum
-    of the steps taken, not ``s_K - s_0``, which loses the steps to float32 cancellation. When the
-    query batch has the support batch's shapes, its gradient is the scan's last row (a row that
-    moves nothing), so the program holds one supernet gradient, not two.
+    Returns ``(adapted, moved, (loss, query_metrics), (v, prior_bar), per_step, path)``:
+    ``moved = sum_k lr * g_k``, ``v`` and ``prior_bar`` the query loss's gradients with respect
+    to ``s_K`` and to the prior, and with ``keep_path`` the stacked ``(s_k, g_k)`` of the K steps.
+    When the query batch has the support batch's shapes, its gradient is the scan's last row (a
+    row that moves nothing), so the program holds one supernet gradient, not two.
     """
     inner_keys, query_key = self._split_keys(key)
     prior, lrs = prior_of(theta), self.step_sizes(theta)
@@ -217,22 +216,33 @@ class MetaObjective:
       (loss, metrics), (g, g_prior) = self._grad(state, prior, batch, k, tau, argnums=(0, 1))
       delta = _tmap(lambda lr, d: (m * lr).astype(d.dtype) * d, lrs, g)
       carry = (_tmap(jnp.subtract, state, delta), _tmap(jnp.add, moved, delta), (g, g_prior))
-      return carry, (loss, metrics)
+      return carry, (loss, metrics, (state, g) if keep_path else None)
 
     zeros = _tmap(jnp.zeros_like, prior)
-    (adapted, moved, last), (losses, rows) = jax.lax.scan(
+    (adapted, moved, last), (losses, rows, path) = jax.lax.scan(
         step, (prior, zeros, (zeros, zeros)), (batches, keys, moves))
     if fused:
-      (v, prior_bar), loss = last, losses[-1]
-      q_metrics, per_step = _tmap(lambda r: r[-1], rows), _tmap(lambda r: r[:-1], rows)
-    else:
-      (loss, q_metrics), (v, prior_bar) = self._grad(adapted, prior, task["query"], query_key,
-                                                     tau, argnums=(0, 1))
-      per_step = rows
+      head = lambda t: _tmap(lambda r: r[:-1], t)
+      query = (losses[-1], _tmap(lambda r: r[-1], rows))
+      return adapted, moved, query, last, head(rows), head(path)
+    query, query_grads = self._grad(adapted, prior, task["query"], query_key, tau, argnums=(0, 1))
+    return adapted, moved, query, query_grads, rows, path
+
+  def _first_order_grads(self, theta, task, key, tau):
+    """What reverse mode through ``meta_loss(first_order=True)`` gives, written out.
+
+    Differentiating the scan instead linearises every inner gradient and stacks residuals for
+    terms that ``stop_gradient`` then drops: on the DARTS supernet that cost 1.8x the time of this
+    forward pass and 1.7x its compile time (docs/base.md). The step sizes' gradient uses the sum
+    of the steps taken, not ``s_K - s_0``, which loses the steps to float32 cancellation.
+    """
+    adapted, moved, (loss, q_metrics), (v, prior_bar), per_step, _ = self._forward(
+        theta, task, key, tau)
     grads = _tmap(jnp.add, v, prior_bar)
     if "log_lr" in theta:
       grads["log_lr"] = _tmap(lambda vv, m: -jnp.vdot(vv, m), v, moved)
-    metrics = self._metrics(theta, adapted, per_step, q_metrics, task, query_key, tau)
+    metrics = self._metrics(theta, adapted, per_step, q_metrics, task, self._split_keys(key)[1],
+                            tau)
     return (loss, metrics), grads
 
   def _fd_grads(self, theta, task, key, tau):
@@ -240,20 +250,14 @@ class MetaObjective:
 
     With ``v = dL/ds_{k+1}`` and ``u = lr * v``: ``dL/ds_k = v - H_k u`` and the prior gets
     ``-d(u . g_k)/d(prior)``, both central differences of the gradient at ``s_k +- r u``;
-    ``dL/dlog_lr += -sum(v * lr * g_k)`` per tensor. See docs/base.md.
+    ``dL/dlog_lr += -sum(v * lr * g_k)`` per tensor. See docs/base.md. The two gradients of a
+    difference are one ``lax.map`` over the sign, so the program holds one copy of each.
     """
     inner_keys, query_key = self._split_keys(key)
     prior, lrs = prior_of(theta), self.step_sizes(theta)
     batches = self._inner_batches(task["support"])
-
-    def forward(state, xs):
-      batch, k = xs
-      (_, metrics), g = self._grad(state, prior, batch, k, tau)
-      return _tmap(lambda s, lr, d: s - lr * d, state, lrs, g), (state, g, metrics)
-
-    adapted, (states, grads, per_step) = jax.lax.scan(forward, prior, (batches, inner_keys))
-    (loss, q_metrics), (v, prior_bar) = self._grad(adapted, prior, task["query"], query_key, tau,
-                                                   argnums=(0, 1))
+    adapted, _, (loss, q_metrics), (v, prior_bar), per_step, path = self._forward(
+        theta, task, key, tau, keep_path=True)
     zero_lr = _tmap(jnp.zeros_like, lrs)
 
     def backward(carry, xs):
@@ -264,13 +268,13 @@ class MetaObjective:
       r = self.cfg.fd_radius / (jnp.sqrt(_dot(u, u)) + 1e-12)
       at = lambda sign: self._grad(_tmap(lambda s, d: s + sign * r * d, state, u), prior, batch,
                                    k, tau, argnums=(0, 1))[1]
-      (gs_p, gp_p), (gs_m, gp_m) = at(1.0), at(-1.0)
-      v = _tmap(lambda vv, a, b: vv - (a - b) / (2 * r), v, gs_p, gs_m)
-      prior_bar = _tmap(lambda pb, a, b: pb - (a - b) / (2 * r), prior_bar, gp_p, gp_m)
+      gs, gp = jax.lax.map(at, jnp.asarray([1.0, -1.0], r.dtype))
+      v = _tmap(lambda vv, a: vv - (a[0] - a[1]) / (2 * r), v, gs)
+      prior_bar = _tmap(lambda pb, a: pb - (a[0] - a[1]) / (2 * r), prior_bar, gp)
       return (v, prior_bar, lr_bar), None
 
     (v, prior_bar, lr_bar), _ = jax.lax.scan(
-        backward, (v, prior_bar, zero_lr), (states, grads, batches, inner_keys), reverse=True)
+        backward, (v, prior_bar, zero_lr), (*path, batches, inner_keys), reverse=True)
     # s_0 is the prior itself: its cotangent v adds to the prior's own.
     grads = _tmap(jnp.add, v, prior_bar)
     if "log_lr" in theta:
