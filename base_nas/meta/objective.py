@@ -195,9 +195,9 @@ class MetaObjective:
   def _forward(self, theta, task, key, tau, *, keep_path: bool = False):
     """The K inner steps and the query gradient at ``s_K``, without differentiating the steps.
 
-    Returns ``(adapted, moved, (loss, query_metrics), (v, prior_bar), per_step, path)``:
-    ``moved = sum_k lr * g_k``, ``v`` and ``prior_bar`` the query loss's gradients with respect
-    to ``s_K`` and to the prior, and with ``keep_path`` the stacked ``(s_k, g_k)`` of the K steps.
+    Returns ``((loss, metrics), (v, prior_bar), moved, path)``: ``v`` and ``prior_bar`` the query
+    loss's gradients with respect to ``s_K`` and to the prior, ``moved = sum_k lr * g_k``, and
+    with ``keep_path`` the stacked ``(s_k, g_k)`` of the K steps.
     When the query batch has the support batch's shapes, its gradient is the scan's last row (a
     row that moves nothing), so the program holds one supernet gradient, not two.
     """
@@ -223,10 +223,13 @@ class MetaObjective:
         step, (prior, zeros, (zeros, zeros)), (batches, keys, moves))
     if fused:
       head = lambda t: _tmap(lambda r: r[:-1], t)
-      query = (losses[-1], _tmap(lambda r: r[-1], rows))
-      return adapted, moved, query, last, head(rows), head(path)
-    query, query_grads = self._grad(adapted, prior, task["query"], query_key, tau, argnums=(0, 1))
-    return adapted, moved, query, query_grads, rows, path
+      (loss, q_metrics), query_grads = (losses[-1], _tmap(lambda r: r[-1], rows)), last
+      rows, path = head(rows), head(path)
+    else:
+      (loss, q_metrics), query_grads = self._grad(adapted, prior, task["query"], query_key, tau,
+                                                  argnums=(0, 1))
+    metrics = self._metrics(theta, adapted, rows, q_metrics, task, query_key, tau)
+    return (loss, metrics), query_grads, moved, path
 
   def _first_order_grads(self, theta, task, key, tau):
     """What reverse mode through ``meta_loss(first_order=True)`` gives, written out.
@@ -236,14 +239,11 @@ class MetaObjective:
     forward pass and 1.7x its compile time (docs/base.md). The step sizes' gradient uses the sum
     of the steps taken, not ``s_K - s_0``, which loses the steps to float32 cancellation.
     """
-    adapted, moved, (loss, q_metrics), (v, prior_bar), per_step, _ = self._forward(
-        theta, task, key, tau)
+    out, (v, prior_bar), moved, _ = self._forward(theta, task, key, tau)
     grads = _tmap(jnp.add, v, prior_bar)
     if "log_lr" in theta:
       grads["log_lr"] = _tmap(lambda vv, m: -jnp.vdot(vv, m), v, moved)
-    metrics = self._metrics(theta, adapted, per_step, q_metrics, task, self._split_keys(key)[1],
-                            tau)
-    return (loss, metrics), grads
+    return out, grads
 
   def _fd_grads(self, theta, task, key, tau):
     """Reverse-mode through the inner steps with finite-difference Hessian-vector products.
@@ -253,11 +253,10 @@ class MetaObjective:
     ``dL/dlog_lr += -sum(v * lr * g_k)`` per tensor. See docs/base.md. The two gradients of a
     difference are one ``lax.map`` over the sign, so the program holds one copy of each.
     """
-    inner_keys, query_key = self._split_keys(key)
+    inner_keys, _ = self._split_keys(key)
     prior, lrs = prior_of(theta), self.step_sizes(theta)
     batches = self._inner_batches(task["support"])
-    adapted, _, (loss, q_metrics), (v, prior_bar), per_step, path = self._forward(
-        theta, task, key, tau, keep_path=True)
+    out, (v, prior_bar), _, path = self._forward(theta, task, key, tau, keep_path=True)
     zero_lr = _tmap(jnp.zeros_like, lrs)
 
     def backward(carry, xs):
@@ -279,5 +278,4 @@ class MetaObjective:
     grads = _tmap(jnp.add, v, prior_bar)
     if "log_lr" in theta:
       grads["log_lr"] = lr_bar
-    metrics = self._metrics(theta, adapted, per_step, q_metrics, task, query_key, tau)
-    return (loss, metrics), grads
+    return out, grads
